@@ -1,0 +1,13 @@
+"""``sr-train``: train super-resolution models on packed stores, use and evaluate them."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    from train.cli import app
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

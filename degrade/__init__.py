@@ -1,0 +1,1 @@
+"""Degradation engine: ops (sample once, apply deterministically), recipes, logs and replay."""

@@ -1,0 +1,1 @@
+"""Shipped degradation recipes (TOML files beside this module)."""

@@ -1,0 +1,83 @@
+"""Run one function over many items with joblib, results in completion order.
+
+``jobs=1`` runs in this process (no pickling, easy to debug). The backend is a joblib backend
+name: ``loky`` (processes, the default), ``threading``, or ``dask`` (a Dask cluster; needs the
+``distributed`` package and uses the scheduler in ``DASK_SCHEDULER_ADDRESS`` when set, else a
+local cluster). Callers must not depend on completion order: results carry their own keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BACKENDS = ("loky", "threading", "dask")
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """``None`` or 0 means all cores; negative counts from the core count as joblib does."""
+    if not jobs:
+        return default_jobs()
+    if jobs < 0:
+        return max(1, default_jobs() + 1 + jobs)
+    return jobs
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise BackendUnavailable(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise BackendUnavailable(
+                "--backend dask needs the 'distributed' package: pip install 'srkit[dask]' "
+                "(or pip install distributed), then set DASK_SCHEDULER_ADDRESS to use a cluster"
+            ) from None
+
+
+def parallel_map(
+    fn: Callable[..., R],
+    items: Iterable[Any],
+    jobs: int | None = None,
+    backend: str = "loky",
+) -> Iterator[R]:
+    """Yield ``fn(item)`` for every item, in completion order, on ``jobs`` workers."""
+    check_backend(backend)
+    n = resolve_jobs(jobs)
+    if n == 1 and backend != "dask":
+        for item in items:
+            yield fn(item)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    if backend == "dask":
+        import distributed
+
+        address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+        client = distributed.Client(address) if address else distributed.Client(
+            n_workers=n, threads_per_worker=1, processes=True
+        )
+        try:
+            with parallel_config(backend="dask"):
+                yield from Parallel(return_as="generator_unordered")(delayed(fn)(i) for i in items)
+        finally:
+            client.close()
+        return
+    with parallel_config(backend=backend, n_jobs=n):
+        yield from Parallel(return_as="generator_unordered")(delayed(fn)(i) for i in items)

@@ -1,0 +1,1 @@
+"""Training, models, losses, upscaling and evaluation."""
