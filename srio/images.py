@@ -309,8 +309,13 @@ def _read_png16_color(path: Path, im: Image.Image) -> np.ndarray:
 # ---------------------------------------------------------------- our own lossless tiles (fast path)
 
 def encode_png(img: np.ndarray, level: int = 1) -> bytes:
-    """PNG bytes of an image in the in-memory convention (zlib level 0..9)."""
-    bgr = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    """PNG bytes of an image in the in-memory convention (zlib level 0..9); RGBA is accepted too."""
+    if img.ndim == 2:
+        bgr = img
+    elif img.shape[2] == 4:
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
+    else:
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
     if not ok:
         raise ValueError("PNG encoding failed")
