@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -94,27 +95,27 @@ def friendly_errors(fn: F) -> F:
         except typer.Exit:
             raise
         except UsageError as err:
-            console.print(f"[red]error:[/red] {err}")
+            console.print(f"[red]error:[/red] {escape(str(err))}")
             raise typer.Exit(EXIT_USAGE) from None
         except StageError as err:
-            console.print(f"[red]error:[/red] {err}")
+            console.print(f"[red]error:[/red] {escape(str(err))}")
             raise typer.Exit(EXIT_FAILED) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: rerun the same command to finish the job")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except OSError as err:
             if err.errno == errno.ENOSPC:
-                console.print(f"[red]error:[/red] disk full while writing {err.filename or ''}; "
+                console.print(f"[red]error:[/red] disk full while writing {escape(str(err.filename or ''))}; "
                               "free some space and rerun the same command to finish")
             else:
-                console.print(f"[red]error:[/red] {err}")
+                console.print(f"[red]error:[/red] {escape(str(err))}")
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {message}")
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 def is_interactive() -> bool:
