@@ -1,0 +1,127 @@
+"""The record format shared by the writers and the reader: header struct, codecs, checksums, names.
+
+A record is one training pair. Its header is a fixed ``struct`` (never pickle); the payloads are the
+HR and LR pixels, either raw C-order uint8 bytes (``raw``) or PNG file bytes (``png``), each with the
+CRC32 (``zlib.crc32``) of its payload bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from srio.images import decode_png, encode_png
+
+FORMAT_NAME = "srkit-store"
+FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+KEYS_NAME = "keys.txt"
+LINEAGE_NAME = "lineage.jsonl"
+PROGRESS_NAME = "progress.jsonl"
+BACKENDS = ("lmdb", "hdf5")
+CODECS = ("raw", "png")
+SHARD_SUFFIX = {"lmdb": ".lmdb", "hdf5": ".h5"}
+# Sample keys never contain a dot, so this LMDB key cannot collide with a sample.
+LMDB_META_KEY = b".meta"
+
+CODEC_IDS = {"raw": 0, "png": 1}
+CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
+
+# magic, version, codec id, 2 pad bytes, HR h/w/c, LR h/w/c, HR length, LR length, HR crc, LR crc
+HEADER = struct.Struct("<4sBB2x10I")
+HEADER_MAGIC = b"SRP1"
+HEADER_SIZE = HEADER.size
+
+
+class StoreError(Exception):
+    """A store cannot be opened or a record is bad. The message names the shard and the key."""
+
+
+def shard_name(number: int, backend: str) -> str:
+    return f"shard-{number:05d}{SHARD_SUFFIX[backend]}"
+
+
+def shape3(img: np.ndarray) -> tuple[int, int, int]:
+    """(h, w, c) of an image in the in-memory convention."""
+    if img.ndim == 2:
+        return int(img.shape[0]), int(img.shape[1]), 1
+    return int(img.shape[0]), int(img.shape[1]), int(img.shape[2])
+
+
+def raw_size(shape: tuple[int, int, int] | list[int]) -> int:
+    h, w, c = shape
+    return int(h) * int(w) * int(c)
+
+
+@dataclass
+class Record:
+    """One encoded pair, ready to be written: payloads are bytes (or buffers) of the chosen codec."""
+
+    key: str
+    codec: str
+    hr_shape: tuple[int, int, int]
+    lr_shape: tuple[int, int, int]
+    hr_payload: bytes | memoryview
+    lr_payload: bytes | memoryview
+    hr_crc: int
+    lr_crc: int
+
+    @property
+    def payload_bytes(self) -> int:
+        return len(self.hr_payload) + len(self.lr_payload)
+
+    def header(self) -> bytes:
+        return HEADER.pack(HEADER_MAGIC, FORMAT_VERSION, CODEC_IDS[self.codec], *self.hr_shape,
+                           *self.lr_shape, len(self.hr_payload), len(self.lr_payload),
+                           self.hr_crc, self.lr_crc)
+
+
+def _raw_view(img: np.ndarray) -> memoryview:
+    arr = np.ascontiguousarray(img, dtype=np.uint8)
+    return memoryview(arr).cast("B")
+
+
+def encode_record(key: str, hr: np.ndarray, lr: np.ndarray, codec: str, png_level: int = 1) -> Record:
+    """Encode a pair of in-memory images (PNG level ``png_level`` for the ``png`` codec)."""
+    if hr.dtype != np.uint8 or lr.dtype != np.uint8:
+        raise ValueError(f"{key}: images must be uint8, got {hr.dtype} and {lr.dtype}")
+    if codec == "raw":
+        hp, lp = _raw_view(hr), _raw_view(lr)
+    elif codec == "png":
+        hp, lp = encode_png(hr, png_level), encode_png(lr, png_level)
+    else:
+        raise ValueError(f"codec must be one of {CODECS}, not {codec!r}")
+    return Record(key, codec, shape3(hr), shape3(lr), hp, lp, zlib.crc32(hp), zlib.crc32(lp))
+
+
+def record_from_payloads(key: str, codec: str, hr_shape, lr_shape, hr_payload, lr_payload) -> Record:
+    """A record from payloads already in the codec's form (e.g. a tile file's own PNG bytes)."""
+    return Record(key, codec, tuple(int(v) for v in hr_shape), tuple(int(v) for v in lr_shape),
+                  hr_payload, lr_payload, zlib.crc32(hr_payload), zlib.crc32(lr_payload))
+
+
+def decode_payload(payload, codec: str, shape: tuple[int, int, int], where: str) -> np.ndarray:
+    """Pixels of one payload in the in-memory convention; StoreError (naming ``where``) if bad."""
+    h, w, c = shape
+    if codec == "raw":
+        if len(payload) != h * w * c:
+            raise StoreError(f"{where}: payload has {len(payload)} bytes, header says {h}x{w}x{c}")
+        arr = np.frombuffer(payload, dtype=np.uint8).copy()
+        return arr.reshape((h, w) if c == 1 else (h, w, c))
+    try:
+        arr = decode_png(payload, where)
+    except Exception as err:  # noqa: BLE001 - any decoder failure is a corrupt record
+        raise StoreError(f"{where}: cannot decode PNG payload ({err})") from None
+    if shape3(arr) != (h, w, c):
+        raise StoreError(f"{where}: PNG decodes to {shape3(arr)}, header says {(h, w, c)}")
+    return arr
+
+
+def check_crc(payload, expected: int, where: str) -> None:
+    actual = zlib.crc32(payload)
+    if actual != expected:
+        raise StoreError(f"{where}: checksum mismatch (crc32 {actual:08x}, recorded {expected:08x}); "
+                         "the record is corrupt: repack the store")
