@@ -1,0 +1,59 @@
+"""`usm`: unsharp mask as Real-ESRGAN sharpens its GT (HR side; not part of the LR chain).
+
+blur = G(x), r = x - blur, mask = |r| * 255 > threshold, soft = G(mask),
+out = soft * clip(x + weight * r, 0, 1) + (1 - soft) * x, G a Gaussian (51 x 51, sigma 8 by default)
+with reflect-101 borders. cv2.GaussianBlur is separable, so the 51 x 51 kernel stays cheap.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from degrade.ops.base import Context, Op, check_image, like, to_float
+from degrade.ops.blur import BORDER
+from degrade.ops.draw import check_int, check_keys, check_value, draw_value, get
+
+
+def unsharp_mask(img: np.ndarray, weight: float, kernel_size: int, sigma: float,
+                 threshold: float) -> np.ndarray:
+    check_image(img)
+    x = to_float(img)
+    ksize = (kernel_size, kernel_size)
+    blur = cv2.GaussianBlur(x, ksize, sigma, sigmaY=sigma, borderType=BORDER)
+    residual = x - blur
+    mask = (np.abs(residual) * np.float32(255.0) > np.float32(threshold)).astype(np.float32)
+    soft = cv2.GaussianBlur(mask, ksize, sigma, sigmaY=sigma, borderType=BORDER)
+    sharp = x + np.float32(weight) * residual
+    np.clip(sharp, 0.0, 1.0, out=sharp)
+    out = soft * sharp + (np.float32(1.0) - soft) * x
+    return like(out, img)
+
+
+def check_usm(spec: dict) -> None:
+    check_keys(spec, ("weight", "kernel_size", "sigma", "threshold"), "usm")
+    check_value(get(spec, "weight", 0.5), "weight", "float", 0.0, 4.0)
+    check_int(get(spec, "kernel_size", 51), "kernel_size", 3, 201, odd=True)
+    check_value(get(spec, "sigma", 8.0), "sigma", "float", 0.1, 100.0)
+    check_value(get(spec, "threshold", 10.0), "threshold", "float", 0.0, 255.0)
+
+
+def sample_usm(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
+    """Draws, in order: weight, sigma, threshold (each fixed unless given as a range or choice)."""
+    return {
+        "weight": float(draw_value(rng, get(spec, "weight", 0.5), "weight", "float")),
+        "kernel_size": int(get(spec, "kernel_size", 51)),
+        "sigma": float(draw_value(rng, get(spec, "sigma", 8.0), "sigma", "float")),
+        "threshold": float(draw_value(rng, get(spec, "threshold", 10.0), "threshold", "float")),
+    }
+
+
+def apply_usm(img: np.ndarray, params: dict) -> np.ndarray:
+    return unsharp_mask(img, float(params["weight"]), int(params["kernel_size"]), float(params["sigma"]),
+                        float(params["threshold"]))
+
+
+OPS = {
+    "usm": Op("usm", sample_usm, apply_usm, check_usm,
+              "Unsharp mask, Real-ESRGAN GT sharpening (51 x 51 Gaussian, sigma 8, weight 0.5, thresh 10)."),
+}
