@@ -7,13 +7,8 @@ validates it. This module only knows where the files are and reads their one-lin
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 
 RECIPES_DIR = Path(__file__).resolve().parent
 

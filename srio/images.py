@@ -212,7 +212,7 @@ def read_image(
         bit_depth = _png_bit_depth(head) if im.format == "PNG" else 8
         try:
             if im.format == "PNG" and bit_depth == 16 and im.mode not in ("I", "I;16", "I;16B", "I;16L"):
-                arr = _read_png16_color(path, im)
+                arr = _read_png16_color(path, im, info)
                 info.bit_depth = 16
             else:
                 arr, maxval = _decode_with_pillow(im, info)
@@ -287,18 +287,17 @@ def _alpha(color: np.ndarray, alpha: np.ndarray, info: ImageInfo, maxval: int = 
     return np.clip(np.rint(out), 0, maxval).astype(np.uint16 if maxval > 255 else np.uint8)
 
 
-def _read_png16_color(path: Path, im: Image.Image) -> np.ndarray:
+def _read_png16_color(path: Path, im: Image.Image, info: ImageInfo) -> np.ndarray:
     """16-bit RGB(A)/LA PNGs: Pillow keeps only 8 bits, so decode them with OpenCV at full depth."""
     buf = np.fromfile(path, dtype=np.uint8)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ValueError("OpenCV could not decode the 16-bit PNG")
-    info_alpha = ImageInfo("PNG", im.mode, im.size[0], im.size[1])
     if arr.ndim == 3 and arr.shape[2] == 4:
         rgb = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
-        out = _alpha(rgb[:, :, :3], rgb[:, :, 3], info_alpha, maxval=65535)
+        out = _alpha(rgb[:, :, :3], rgb[:, :, 3], info, maxval=65535)
     elif arr.ndim == 3 and arr.shape[2] == 2:
-        out = _alpha(arr[:, :, 0], arr[:, :, 1], info_alpha, maxval=65535)
+        out = _alpha(arr[:, :, 0], arr[:, :, 1], info, maxval=65535)
     elif arr.ndim == 3:
         out = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
     else:

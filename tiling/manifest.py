@@ -2,10 +2,18 @@
 
 Record kinds (one JSON object per line, keys sorted):
 - ``{"type": "tile", "key", "page", "source", "source_sha256", "x", "y", "w", "h", "channels",
-  "scores": {...}, "status": "kept" | "rejected", "reason": null | str, "file": "KEY.png" | null}``
+  "scores": {"std", "lap", "white", "black", "tone"}, "status": "kept" | "rejected",
+  "reason": null | "flat" | "low_detail" | "duplicate" | "not_selected", "file": "KEY.png" | null,
+  "sha256": sha256 of the PNG file | null}``; a duplicate also has ``duplicate_of`` (the kept key),
+  a tile padded past the border (``--edge pad``) has ``true_w``/``true_h`` (its part on the page).
+  ``w``/``h`` are always the size of the tile file.
 - ``{"type": "page", "page", "source", "source_sha256", "width", "height", "channels",
-  "alpha_composited", "status": "complete", ...counts}``: written after all tiles of the page,
-  so a page without it is incomplete and is redone on rerun.
+  "alpha_composited", "image": {format, mode, bit_depth, exif_transposed, converted, ...},
+  "status": "complete" | "skipped", "reason": null | str, "candidates", "kept",
+  "rejected": {reason: count}}``: written after all tiles of the page, so a page without it is
+  incomplete and is redone on rerun. ``skipped``: the page yields no tile (smaller than one tile).
+
+``tiles/errors.jsonl`` lists the files that could not be used: ``{"source", "path", "problem"}``.
 """
 
 from __future__ import annotations

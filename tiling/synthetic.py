@@ -74,7 +74,8 @@ def _line_art(canvas: np.ndarray, rng: np.random.Generator, box: tuple[int, int,
             cv2.line(canvas, (hx + k, hy), (hx, hy + k), 0, SUPERSAMPLE // 2 + 1, cv2.LINE_AA)
     if rng.random() < 0.5:  # a solid black shape (hair, shadow)
         c = (int(rng.integers(x0, x1)), int(rng.integers(y0, y1)))
-        axes = (int(rng.integers(10, max(11, (x1 - x0) // 4))), int(rng.integers(10, max(11, (y1 - y0) // 4))))
+        axes = (int(rng.integers(10, max(11, (x1 - x0) // 4))),
+                int(rng.integers(10, max(11, (y1 - y0) // 4))))
         cv2.ellipse(canvas, c, axes, float(rng.uniform(0, 180)), 0, 360, 0, -1, cv2.LINE_AA)
 
 

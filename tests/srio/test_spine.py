@@ -120,3 +120,15 @@ def test_png_round_trip_and_gray_detection():
     assert np.array_equal(decode_png(encode_png(rgb)), rgb)
     assert not is_gray_content(rgb)
     assert is_gray_content(np.stack([rgb[..., 0]] * 3, 2))
+
+
+def test_16bit_rgba_png_records_alpha_composited(tmp_path):
+    import cv2
+
+    bgra = np.zeros((8, 8, 4), np.uint16)
+    bgra[..., :3] = 30000
+    bgra[:4, :, 3] = 65535  # top half opaque, bottom half transparent
+    cv2.imwrite(str(tmp_path / "a16.png"), bgra)
+    arr, info = read_image(tmp_path / "a16.png")
+    assert info.bit_depth == 16 and info.alpha_composited
+    assert arr[6, 0].tolist() == [255, 255, 255] and arr[0, 0, 0] == round(30000 * 255 / 65535)

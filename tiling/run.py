@@ -1,0 +1,450 @@
+"""Cut pages into lossless PNG tiles with scores and rejection reasons: ``sr-data tile``.
+
+``tile_pages(inputs, out_dir, options)`` is the whole stage; the CLI only parses options and prints.
+
+Grid: tiles of ``size`` px every ``step`` px (overlap when ``step < size``); the right/bottom
+remainder follows ``edge``: ``shift`` (default, one extra tile aligned to the border, nothing lost),
+``drop``, or ``pad`` (white padding; the record keeps the true size in ``true_w``/``true_h``).
+Pages smaller than one tile are skipped with a reason (except with ``pad``).
+
+Color: ``auto`` (default) stores a page as 1 channel when it is gray in content (R = G = B within
+``srio.images.GRAY_TOLERANCE`` levels at all but ``GRAY_OUTLIER_FRACTION`` of the pixels), so
+grayscale manga stays 1-channel end to end; ``gray`` and ``rgb`` force 1 or 3 channels. Alpha is
+composited on white (manga paper) and the page record says so (``alpha_composited``).
+
+Scores of every candidate tile, kept or rejected (gray luma, 0..255 levels; see tiling/scores.py):
+``std`` (pixel standard deviation), ``lap`` (mean absolute 4-neighbour Laplacian: fine detail),
+``white``/``black`` (fraction of pixels >= 240 / <= 16) and ``tone`` (0..1, share of the spectral
+power of the tile's central 128 px patch held by its 4 strongest frequency pairs of period 2-16 px:
+regular screentone scores 0.3 and above, line art and noise below about 0.1).
+
+Rejection (defaults tuned on the three `dev` manga pages, 1414 x 2000 scans, for the default
+400 px tiles):
+- ``flat``: ``std < 4``. Blank paper is exactly 255 on these scans (std 0) and solid black is
+  within a few levels; every tile holding some drawing had std 8 or more.
+- ``low_detail``: ``lap < 3``. A 400 px tile holding only a panel border or a stray stroke
+  scores 0.5-2.6 (a crisp 3 px line: 2.55); the sparsest tiles worth keeping on those pages (a
+  few characters of text, light hatching) score 10 and above; screentone and drawn areas 20-120.
+  A lone line's score falls as the tile grows (about 3.7 at 200 px), so with a much smaller
+  ``--size`` raise ``--min-lap``.
+- ``duplicate``: the same pixels as another tile (any page): the smallest key is kept.
+- ``not_selected``: beyond ``max_per_page`` kept tiles of the page: with ``select="best"`` the
+  most detailed are kept (ranked by ``lap``, ties by key), with ``grid`` the first in key order.
+  Duplicates across pages are settled after this choice, so a page can end with fewer.
+
+Output in ``out_dir``: ``{key}.png`` per kept tile (written atomically), ``tiles.jsonl`` (tile
+records of a page appended once its tiles are on disk, its page record last; rewritten sorted at
+the end), ``errors.jsonl`` (one line per file that could not be used), ``run.json`` (the options;
+a rerun with other options is refused). A rerun skips complete pages and finishes the rest; the
+final files are byte-identical whatever the interruptions or the number of workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from srio.console import StageError, UsageError
+from srio.files import atomic_write_bytes, atomic_write_text, remove_stale_temps
+from srio.hashing import sha256_bytes, sha256_file
+from srio.images import DEFAULT_MAX_PIXELS, ImageError, channels, encode_png, read_image, to_gray
+from srio.keys import POSITION_DIGITS, parse_tile_key, tile_key
+from srio.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
+from srio.parallel import BackendUnavailable, check_backend, parallel_map, resolve_jobs
+from tiling.grid import EDGE_MODES, grid, too_small_reason
+from tiling.manifest import ERRORS_NAME, MANIFEST_NAME
+from tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, pad_tile, rejection_reason, score_boxes
+from tiling.sources import Source, find_sources
+
+RUN_NAME = "run.json"
+LOCK_NAME = ".lock"
+COLOR_MODES = ("auto", "gray", "rgb")
+SELECT_MODES = ("grid", "best")
+NEXT_COMMAND = "sr-data degrade --recipe rawkuma_like"
+
+
+@dataclass
+class TileOptions:
+    size: int = 400
+    step: int | None = None  # None: same as size (no overlap)
+    edge: str = "shift"
+    color: str = "auto"
+    flat_std: float = DEFAULT_FLAT_STD
+    min_lap: float = DEFAULT_MIN_LAP
+    select: str = "grid"
+    max_per_page: int | None = None
+    png_level: int = 1
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    jobs: int | None = None  # None or 0: all cores
+    backend: str = "loky"
+
+    @property
+    def grid_step(self) -> int:
+        return self.step or self.size
+
+    def check(self) -> None:
+        """Raise UsageError naming the first bad option."""
+        if self.size < 1:
+            raise UsageError(f"--size must be at least 1, not {self.size}")
+        if self.step is not None and self.step < 1:
+            raise UsageError(f"--step must be at least 1, not {self.step}")
+        if self.edge not in EDGE_MODES:
+            raise UsageError(f"--edge must be one of {', '.join(EDGE_MODES)}, not {self.edge!r}")
+        if self.color not in COLOR_MODES:
+            raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not {self.color!r}")
+        if self.select not in SELECT_MODES:
+            raise UsageError(f"--select must be one of {', '.join(SELECT_MODES)}, not {self.select!r}")
+        if self.select == "best" and not self.max_per_page:
+            raise UsageError("--select best needs --max-per-page N (how many tiles to keep per page)")
+        if self.max_per_page is not None and self.max_per_page < 1:
+            raise UsageError(f"--max-per-page must be at least 1, not {self.max_per_page}")
+        if not 0 <= self.png_level <= 9:
+            raise UsageError(f"--png-level must be 0..9, not {self.png_level}")
+        if self.max_pixels < 1:
+            raise UsageError(f"--max-pixels must be at least 1, not {self.max_pixels}")
+        try:
+            check_backend(self.backend)
+        except BackendUnavailable as err:
+            raise UsageError(str(err)) from None
+
+    def output_options(self) -> dict[str, Any]:
+        """The options that decide the output bytes (recorded in run.json, checked on rerun)."""
+        return {
+            "size": self.size, "step": self.grid_step, "edge": self.edge, "color": self.color,
+            "flat_std": self.flat_std, "min_lap": self.min_lap, "select": self.select,
+            "max_per_page": self.max_per_page, "png_level": self.png_level,
+        }
+
+
+@dataclass
+class FileError:
+    source: str
+    path: str
+    problem: str
+
+    def record(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.path, "problem": self.problem}
+
+
+@dataclass
+class TileSummary:
+    out_dir: str
+    pages_found: int = 0
+    pages_resumed: int = 0  # complete before this run
+    pages_read: int = 0  # tiled in this run
+    pages_complete: int = 0  # in the finished manifest
+    tiles_written: int = 0  # in this run
+    tiles_kept: int = 0  # in the finished manifest
+    candidates: int = 0  # in the finished manifest
+    rejected: dict[str, int] = field(default_factory=dict)  # by reason, finished manifest
+    skipped: list[FileError] = field(default_factory=list)  # files not tiled, with the reason
+    seconds: float = 0.0
+
+    @property
+    def exit_ok(self) -> bool:
+        return not self.skipped
+
+
+# ---------------------------------------------------------------------------------- one page
+
+
+@dataclass(frozen=True)
+class PageTask:
+    source: Source
+    out_dir: str
+    options: TileOptions
+    single_thread: bool
+
+
+def _tile_record(src: Source, sha: str, box: Any, ch: int, scores: dict[str, float]) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "type": "tile", "key": tile_key(src.page, box.y, box.x), "page": src.page,
+        "source": src.source, "source_sha256": sha, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
+        "channels": ch, "scores": scores, "status": "rejected", "reason": None, "file": None,
+        "sha256": None,
+    }
+    if box.padded:
+        rec["true_w"], rec["true_h"] = box.true_w, box.true_h
+    return rec
+
+
+def tile_one_page(task: PageTask) -> dict[str, Any]:
+    """Tile one page: write its kept tiles, return its records (``tiles``, ``page``) or ``error``.
+
+    Runs in a worker; holds one decoded page at a time. Bad input becomes an ``error`` string;
+    failing to write the output (disk full, no permission) raises StageError: the run cannot go on.
+    """
+    if task.single_thread:
+        cv2.setNumThreads(1)
+    src, opts = task.source, task.options
+    try:
+        return _tile_page(src, Path(task.out_dir), opts)
+    except StageError:
+        raise
+    except ImageError as err:
+        return {"error": err.problem, "source": src}
+    except OSError as err:
+        return {"error": f"cannot read the file: {err.strerror or err}", "source": src}
+    except MemoryError:
+        return {"error": "out of memory decoding this page (lower --max-pixels or --jobs)", "source": src}
+    except Exception as err:  # noqa: BLE001 - one odd file must not stop a long run; it is reported
+        return {"error": f"unexpected {type(err).__name__} while tiling: {err}", "source": src}
+
+
+def _tile_page(src: Source, out_dir: Path, opts: TileOptions) -> dict[str, Any]:
+    img, info = read_image(src.path, color=opts.color, max_pixels=opts.max_pixels)
+    sha = sha256_file(src.path)
+    height, width = img.shape[:2]
+    ch = channels(img)
+    page: dict[str, Any] = {
+        "type": "page", "page": src.page, "source": src.source, "source_sha256": sha,
+        "width": width, "height": height, "channels": ch, "alpha_composited": info.alpha_composited,
+        "image": info.as_dict(), "status": "complete", "reason": None,
+    }
+    if max(height, width) > 10**POSITION_DIGITS:
+        raise ImageError(src.path, f"image is {width} x {height}: positions past {10**POSITION_DIGITS:,} "
+                         "px do not fit in tile keys; cut such long strips into pages first")
+    small = too_small_reason(height, width, opts.size, opts.edge)  # type: ignore[arg-type]
+    if small:
+        page.update(status="skipped", reason=small)
+        return {"tiles": [], "page": page, "written": 0}
+    boxes = grid(height, width, opts.size, opts.grid_step, opts.edge)  # type: ignore[arg-type]
+    gray = to_gray(img)
+    scores = score_boxes(gray, boxes)
+    del gray
+    records = [_tile_record(src, sha, box, ch, sc) for box, sc in zip(boxes, scores, strict=True)]
+    candidates = []
+    for rec, sc in zip(records, scores, strict=True):
+        rec["reason"] = rejection_reason(sc, opts.flat_std, opts.min_lap)
+        if rec["reason"] is None:
+            candidates.append(rec)
+    if opts.select == "best":
+        candidates.sort(key=lambda r: (-r["scores"]["lap"], r["key"]))
+    limit = opts.max_per_page if opts.max_per_page else len(candidates)
+    by_hash: dict[str, str] = {}
+    written = 0
+    box_of = {tile_key(src.page, b.y, b.x): b for b in boxes}
+    for rec in candidates:
+        if written >= limit:
+            rec["reason"] = "not_selected"
+            continue
+        data = encode_png(pad_tile(img, box_of[rec["key"]]), opts.png_level)
+        digest = sha256_bytes(data)
+        rec["sha256"] = digest
+        first = by_hash.get(digest)
+        if first is not None and first < rec["key"]:
+            rec["reason"], rec["duplicate_of"] = "duplicate", first
+            continue
+        by_hash[digest] = rec["key"]
+        rec["status"], rec["file"] = "kept", f"{rec['key']}.png"
+        _write_tile(out_dir / rec["file"], data)
+        written += 1
+    # ``best`` visits tiles by score: a duplicate seen before its smaller-keyed twin is settled at the end.
+    page.update(_page_counts(records))
+    return {"tiles": records, "page": page, "written": written}
+
+
+def _write_tile(path: Path, data: bytes) -> None:
+    """Write a tile atomically; a failure to write output stops the run (it is not the page's fault)."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise StageError(f"disk full while writing {path}; free some space and rerun the same command "
+                             "to finish") from None
+        raise StageError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _page_counts(tile_records: list[dict[str, Any]]) -> dict[str, Any]:
+    rejected = Counter(r["reason"] for r in tile_records if r["status"] != "kept")
+    return {
+        "candidates": len(tile_records),
+        "kept": sum(1 for r in tile_records if r["status"] == "kept"),
+        "rejected": dict(sorted(rejected.items())),
+    }
+
+
+# ---------------------------------------------------------------------------------- the stage
+
+
+@contextlib.contextmanager
+def _folder_lock(out_dir: Path) -> Iterator[None]:
+    with open(out_dir / LOCK_NAME, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another sr-data tile is writing to {out_dir}; wait for it or use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _check_run_options(out_dir: Path, opts: TileOptions) -> None:
+    path = out_dir / RUN_NAME
+    wanted = {"stage": "tile", "options": opts.output_options()}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous is not None and previous != wanted:
+            before = previous.get("options", {}) if isinstance(previous, dict) else {}
+            diff = [f"{k}={before.get(k)!r} (now {v!r})" for k, v in wanted["options"].items()
+                    if before.get(k) != v]
+            raise UsageError(
+                f"{out_dir} was made with other options: {', '.join(diff) or 'unknown'}; "
+                "rerun with the same options, or use another --out (or delete the folder)"
+            )
+    atomic_write_text(path, canonical_json(wanted) + "\n")
+
+
+def _latest_records(out_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Tile records by key and page records by page; a record written later replaces an earlier one."""
+    tiles: dict[str, dict[str, Any]] = {}
+    pages: dict[str, dict[str, Any]] = {}
+    for rec in read_jsonl(out_dir / MANIFEST_NAME):
+        if rec.get("type") == "tile" and isinstance(rec.get("key"), str):
+            tiles[rec["key"]] = rec
+        elif rec.get("type") == "page" and isinstance(rec.get("page"), str):
+            pages[rec["page"]] = rec
+    return tiles, pages
+
+
+def tile_pages(
+    inputs: list[str | os.PathLike],
+    out_dir: str | os.PathLike = "tiles",
+    options: TileOptions | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> TileSummary:
+    """Run the tile stage; resumable. See the module docstring for what is written.
+
+    ``on_start(pages_to_do, pages_resumed)`` is called once, ``on_progress(pages_done, pages_to_do,
+    tiles_written)`` after each page. Raises UsageError for bad options or missing inputs.
+    """
+    opts = options or TileOptions()
+    opts.check()
+    if not inputs:
+        raise UsageError("no input given: name page files or folders, e.g. sr-data tile pages/")
+    out = Path(out_dir)
+    start = time.perf_counter()
+    try:
+        sources, unusable = find_sources(list(inputs), exclude=[out])
+    except FileNotFoundError as err:
+        raise UsageError(f"{err}; check the path (names starting with '-' need ./ or --)") from None
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder; name a folder for the tiles")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = TileSummary(out_dir=str(out), pages_found=len(sources))
+    errors = [FileError(s.source, s.path, s.problem) for s in unusable]
+    with _folder_lock(out):
+        _check_run_options(out, opts)
+        remove_stale_temps(out)
+        _, pages = _latest_records(out)
+        done = {p for p, r in pages.items() if r.get("status") in ("complete", "skipped")}
+        todo = [s for s in sources if s.page not in done]
+        summary.pages_resumed = len(sources) - len(todo)
+        jobs = min(resolve_jobs(opts.jobs), max(1, len(todo)))
+        tasks = [PageTask(s, str(out), opts, single_thread=jobs > 1) for s in todo]
+        if on_start:
+            on_start(len(todo), summary.pages_resumed)
+        (out / ERRORS_NAME).write_bytes(b"")  # this run's errors only: unreadable files are retried
+        with JsonlAppender(out / MANIFEST_NAME) as log, JsonlAppender(out / ERRORS_NAME) as err_log:
+            for err in errors:
+                err_log.write(err.record())
+            for n, result in enumerate(parallel_map(tile_one_page, tasks, jobs, opts.backend), 1):
+                if "error" in result:
+                    src = result["source"]
+                    error = FileError(src.source, src.path, result["error"])
+                    errors.append(error)
+                    err_log.write(error.record())
+                else:
+                    for rec in result["tiles"]:
+                        log.write(rec)
+                    log.write(result["page"])  # last: the page is complete only once this is written
+                    summary.pages_read += 1
+                    summary.tiles_written += result["written"]
+                if on_progress:
+                    on_progress(n, len(tasks), summary.tiles_written)
+        finish(out, errors, summary, {s.page: s.path for s in sources})
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict[str, str]) -> None:
+    """Settle duplicates across pages, rewrite the manifests sorted, remove unkept tile files."""
+    tiles, pages = _latest_records(out)
+    tiles = {k: r for k, r in tiles.items() if r["page"] in pages}  # drop tiles of unfinished pages
+    groups: dict[str, list[str]] = {}
+    for key, rec in tiles.items():
+        if rec["status"] == "kept" or rec.get("reason") == "duplicate":
+            groups.setdefault(rec["sha256"], []).append(key)
+    for keys in groups.values():
+        keys.sort()
+        winner = tiles[keys[0]]
+        winner.update(status="kept", reason=None, file=f"{keys[0]}.png")
+        winner.pop("duplicate_of", None)
+        for key in keys[1:]:
+            tiles[key].update(status="rejected", reason="duplicate", file=None, duplicate_of=keys[0])
+    per_page: dict[str, list[dict[str, Any]]] = {}
+    for rec in tiles.values():
+        per_page.setdefault(rec["page"], []).append(rec)
+    for page, rec in pages.items():
+        if rec.get("status") == "complete":
+            rec.update(_page_counts(per_page.get(page, [])))
+    order = {"tile": 0, "page": 1}
+    write_jsonl_sorted(
+        out / MANIFEST_NAME, [*tiles.values(), *pages.values()],
+        sort_key=lambda r: (r["page"], order[r["type"]], r.get("key", "")),
+    )
+    kept_files = {rec["file"] for rec in tiles.values() if rec["status"] == "kept"}
+    _remove_unkept(out, kept_files)
+    # Pages skipped for a reason (too small) are listed with the unreadable files.
+    for rec in pages.values():
+        if rec.get("status") == "skipped":
+            path = paths.get(rec["page"], rec["source"])
+            errors.append(FileError(rec["source"], path, rec.get("reason") or "skipped"))
+    errors.sort(key=lambda e: (e.source, e.path))
+    write_jsonl_sorted(out / ERRORS_NAME, [e.record() for e in errors],
+                       sort_key=lambda r: (r["source"], r["path"]))
+    summary.skipped = errors
+    summary.pages_complete = sum(1 for r in pages.values() if r.get("status") == "complete")
+    summary.candidates = len(tiles)
+    summary.tiles_kept = len(kept_files)
+    summary.rejected = dict(sorted(Counter(
+        r["reason"] for r in tiles.values() if r["status"] != "kept").items()))
+
+
+def _remove_unkept(out: Path, kept_files: set[str]) -> None:
+    """Delete tile PNGs no kept record names (duplicates, leftovers of a page that was redone)."""
+    with os.scandir(out) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(".png") or name in kept_files or name.startswith("."):
+                continue
+            try:
+                parse_tile_key(name[:-4])
+            except ValueError:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+
+
+def summary_dict(summary: TileSummary) -> dict[str, Any]:
+    d = asdict(summary)
+    d["skipped"] = [e.record() for e in summary.skipped]
+    return d
