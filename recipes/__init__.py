@@ -6,7 +6,6 @@ validates it. This module only knows where the files are and reads their one-lin
 
 from __future__ import annotations
 
-import sys
 import tomllib
 from pathlib import Path
 
