@@ -1,0 +1,242 @@
+"""Generators and discriminators, one file per architecture, built by name from plain dicts.
+
+Which tools can load an exported state dict:
+
+* ``rrdbnet`` (ESRGAN / Real-ESRGAN) and ``compact`` (SRVGGNetCompact): spandrel (chaiNNer, ComfyUI)
+  loads them directly, and :func:`rebuild_from_state_dict` detects them here from the key layout,
+  so community weights of these two load without any config.
+* ``srresnet``, ``srcnn`` and ``msrcnn`` (m-SRCNN): spandrel cannot load them; keep the state dict
+  together with ``model.arch_config`` and rebuild with :func:`load_model`.
+
+Every generator maps float NCHW in [0, 1] at LR size to NCHW at ``scale`` x the size (scale 1 keeps the
+size) and carries ``model.arch_config``: ``{"arch", "in_channels", "out_channels", "scale",
+"options"}`` with every option resolved, so ``load_model(state_dict, model.arch_config)`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from train.models.rrdbnet import RRDBNet
+from train.models.srcnn import MSRCNN, SRCNN
+from train.models.srresnet import SRResNet
+from train.models.srvgg import SRVGGNetCompact, compact_scale
+from train.models.unet_disc import UNetDiscriminatorSN
+from train.models.vgg_disc import VGGDiscriminator
+
+ARCHS: dict[str, Callable[..., nn.Module]] = {
+    "rrdbnet": RRDBNet,
+    "compact": SRVGGNetCompact,
+    "srresnet": SRResNet,
+    "srcnn": SRCNN,
+    "msrcnn": MSRCNN,
+}
+# Other spellings users type; arch_config always records the canonical name.
+ARCH_ALIASES = {"esrgan": "rrdbnet", "realesrgan": "rrdbnet", "srvgg": "compact",
+                "srvggnetcompact": "compact", "m-srcnn": "msrcnn", "m_srcnn": "msrcnn", "resnet": "srresnet"}
+
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
+    "unet_sn": UNetDiscriminatorSN,
+    "vgg": VGGDiscriminator,
+}
+
+_FIXED = ("self", "in_channels", "out_channels", "scale")
+
+
+class ModelLoadError(ValueError):
+    """A state dict that does not fit the requested or detected architecture."""
+
+
+def _resolve_options(name: str, cls: Callable[..., nn.Module], options: dict[str, Any]) -> dict[str, Any]:
+    params = inspect.signature(cls).parameters
+    accepted = {k: p.default for k, p in params.items() if k not in _FIXED}
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} does not take option(s) {unknown}; it accepts {sorted(accepted)}")
+    return {**accepted, **options}
+
+
+def canonical_arch(arch: str) -> str:
+    """The ARCHS key for ``arch`` (case-insensitive, aliases allowed); ValueError listing the choices."""
+    key = arch.strip().lower()
+    key = ARCH_ALIASES.get(key, key)
+    if key not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}: choose one of {sorted(ARCHS)}")
+    return key
+
+
+def build_model(arch: str, in_channels: int, out_channels: int, scale: int, **options: Any) -> nn.Module:
+    """Build generator ``arch`` (a key of ARCHS); the result has ``arch_config`` to rebuild it."""
+    name = canonical_arch(arch)
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(f"{name}: channels must be positive, got in {in_channels}, out {out_channels}")
+    resolved = _resolve_options(name, ARCHS[name], options)
+    model = ARCHS[name](in_channels=in_channels, out_channels=out_channels, scale=scale, **resolved)
+    model.arch_config = {"arch": name, "in_channels": int(in_channels), "out_channels": int(out_channels),
+                         "scale": int(scale), "options": resolved}
+    return model
+
+
+def build_discriminator(name: str, in_channels: int, **options: Any) -> nn.Module:
+    """Build discriminator ``name`` (``unet_sn`` or ``vgg``); it carries ``arch_config`` too."""
+    key = name.strip().lower()
+    if key not in DISCRIMINATORS:
+        raise ValueError(f"unknown discriminator {name!r}: choose one of {sorted(DISCRIMINATORS)}")
+    params = inspect.signature(DISCRIMINATORS[key]).parameters
+    accepted = {k: p.default for k, p in params.items() if k not in ("self", "in_channels")}
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"discriminator {key} does not take option(s) {unknown}; "
+                         f"it accepts {sorted(accepted)}")
+    resolved = {**accepted, **options}
+    disc = DISCRIMINATORS[key](in_channels=in_channels, **resolved)
+    disc.arch_config = {"arch": key, "in_channels": int(in_channels), "options": resolved}
+    return disc
+
+
+# --- state dicts -------------------------------------------------------------------------------------
+
+def export_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU state dict of contiguous tensors, what safetensors and spandrel's loader require."""
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+_OLD_RDB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB([123])\.conv([1-5])\.0\.(weight|bias)$")
+# Old-format (original ESRGAN repo) x4 layout: Sequential indices of the upconv / HR convs.
+_OLD_NAMES = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2",
+              "model.8": "conv_hr", "model.10": "conv_last"}
+
+
+def _from_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if "model.10.weight" not in sd or "model.12.weight" in sd:
+        raise ModelLoadError("old-format ESRGAN state dict (model.N keys) with an upscale other than x4: "
+                             "only the x4 layout (model.3 / model.6 upconvs) converts; load it with spandrel")
+    trunk_index = max(int(m.group(1)) for k in sd if (m := _OLD_RDB.match(k))) + 1
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if m := _OLD_RDB.match(key):
+            out[f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}"] = value
+            continue
+        stem, _, kind = key.rpartition(".")
+        if stem == f"model.1.sub.{trunk_index}":
+            out[f"conv_body.{kind}"] = value
+        elif stem in _OLD_NAMES:
+            out[f"{_OLD_NAMES[stem]}.{kind}"] = value
+        else:
+            raise ModelLoadError(f"old-format ESRGAN state dict has an unexpected key {key!r}")
+    return out
+
+
+def normalize_state_dict(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Unwrap ``params_ema`` (preferred) / ``params``, drop a ``module.`` / ``_orig_mod.`` prefix and
+    convert the old ESRGAN ``model.N`` layout (x4) to the RRDBNet names: community files come in all
+    these forms."""
+    sd: Any = state_dict
+    for wrapper in ("params_ema", "params"):
+        if isinstance(sd, Mapping) and isinstance(sd.get(wrapper), Mapping):
+            sd = sd[wrapper]
+            break
+    if not isinstance(sd, Mapping):
+        raise ModelLoadError(f"expected a state dict (name -> tensor), got {type(sd).__name__}")
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ModelLoadError(f"state dict entries that are not tensors: {bad[:5]}")
+    for prefix in ("module.", "_orig_mod."):  # DataParallel / DDP and torch.compile wrappers
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    if "model.0.weight" in sd and any(_OLD_RDB.match(k) for k in sd):
+        sd = _from_old_esrgan(sd)
+    return dict(sd)
+
+
+def _rrdbnet_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    if any(re.match(r"conv_up[3-9]\.", k) for k in sd):
+        raise ModelLoadError("RRDBNet with more than two upsampling convs (x8 or more) is not supported")
+    for key in ("conv_body.weight", "conv_up1.weight", "conv_up2.weight", "conv_hr.weight",
+                "conv_last.weight"):
+        if key not in sd:
+            raise ModelLoadError(f"RRDBNet layout detected (conv_first, body.0.rdb1) but {key!r} is missing")
+    first_in = sd["conv_first.weight"].shape[1]
+    num_feat = sd["conv_first.weight"].shape[0]
+    out_channels = sd["conv_last.weight"].shape[0]
+    num_block = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.rdb1\.", k)))
+    num_grow_ch = sd["body.0.rdb1.conv1.weight"].shape[0]
+    # As spandrel does: the input has as many channels as the output; a conv_first that sees 4x or 16x
+    # that many is a pixel-unshuffled scale-2 or scale-1 model.
+    unshuffle = {out_channels: 1, out_channels * 4: 2, out_channels * 16: 4}.get(first_in)
+    if unshuffle is None:
+        raise ModelLoadError(f"RRDBNet conv_first reads {first_in} channels, which is not 1, 4 or 16 x the "
+                             f"{out_channels} output channels: cannot tell the scale")
+    return {"arch": "rrdbnet", "in_channels": out_channels, "out_channels": out_channels,
+            "scale": 4 // unshuffle,
+            "options": {"num_feat": num_feat, "num_block": num_block, "num_grow_ch": num_grow_ch}}
+
+
+def _compact_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    indices = sorted(int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.weight$", k)))
+    last = indices[-1]
+    if last % 2 or last < 2 or sd["body.1.weight"].ndim != 1:
+        raise ModelLoadError("body.0 / body.1 keys look like SRVGGNetCompact but the body list is not "
+                             "conv, PReLU, (conv, PReLU) x N, conv")
+    in_channels = sd["body.0.weight"].shape[1]
+    num_feat = sd["body.0.weight"].shape[0]
+    try:
+        scale = compact_scale(sd[f"body.{last}.weight"].shape[0], in_channels)
+    except ValueError as exc:
+        raise ModelLoadError(f"SRVGGNetCompact: {exc}") from None
+    return {"arch": "compact", "in_channels": in_channels, "out_channels": in_channels, "scale": scale,
+            "options": {"num_feat": num_feat, "num_conv": (last - 2) // 2}}
+
+
+def rebuild_from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Detect RRDBNet or SRVGGNetCompact from the key layout (as spandrel does) and return the
+    ``arch_config`` that rebuilds it: blocks, features, channels and scale all come from the tensors.
+
+    Our other archs (srresnet, srcnn, msrcnn) are not detected: load them with their saved config.
+    """
+    sd = normalize_state_dict(state_dict)
+    if "conv_first.weight" in sd and "body.0.rdb1.conv1.weight" in sd:
+        return _rrdbnet_config(sd)
+    if "body.0.weight" in sd and "body.1.weight" in sd:
+        return _compact_config(sd)
+    sample = sorted(sd)[:4]
+    raise ModelLoadError(f"cannot detect the architecture from the keys (first: {sample}); only RRDBNet "
+                         "(conv_first, body.N.rdbK...) and SRVGGNetCompact (body.0, body.1, ...) are "
+                         "detected. "
+                         "For srresnet / srcnn / msrcnn pass the arch_config saved with the model")
+
+
+def load_model(state_dict: Mapping[str, Any], arch_config: Mapping[str, Any] | None = None) -> nn.Module:
+    """Rebuild a generator from a state dict and its ``arch_config`` (detected when None) and load
+    the weights strictly; a mismatch raises ModelLoadError naming the missing / unexpected keys."""
+    sd = normalize_state_dict(state_dict)
+    config = dict(arch_config) if arch_config is not None else rebuild_from_state_dict(sd)
+    try:
+        model = build_model(config["arch"], config["in_channels"], config["out_channels"], config["scale"],
+                            **dict(config.get("options", {})))
+    except KeyError as exc:
+        raise ModelLoadError(f"arch_config lacks {exc}; it needs arch, in_channels, out_channels, scale, "
+                             "options") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in sorted(set(sd) & set(expected)) if sd[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        raise ModelLoadError(f"state dict does not fit {config['arch']} {config}: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}, shape mismatches {shapes[:3]}")
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+__all__ = [
+    "ARCHS", "ARCH_ALIASES", "DISCRIMINATORS", "MSRCNN", "SRCNN", "ModelLoadError", "RRDBNet", "SRResNet",
+    "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGDiscriminator", "build_discriminator", "build_model",
+    "canonical_arch", "export_state_dict", "load_model", "normalize_state_dict", "rebuild_from_state_dict",
+]
