@@ -102,8 +102,7 @@ def eval_command(
     tile: int = typer.Option(512, "--tile", help="Tile size for the model (0: whole image)."),
     save_images: bool = typer.Option(False, "--save-images", help="Write side-by-side comparison crops."),
 ) -> None:
-    from rich.table import Table
-
+    from train.demo_cli import result_table
     from train.evaluate import evaluate
     from train.upscale import ModelFileError, list_inputs
 
@@ -127,13 +126,7 @@ def eval_command(
         raise UsageError(str(err)) from None
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
-    table = Table(title=f"mean PSNR / SSIM on Y (shave = scale), recipe {recipe}, {len(files)} images")
-    rows = result.rows()
-    for col in rows[0] if rows else []:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*[v if v != "" else "n/a" for v in row.values()])
-    console.print(table)
+    console.print(result_table(result, f"recipe {recipe}, {len(files)} images"))
     for line in result.skipped:
         console.print(f"[red]skipped[/red] {line}")
     console.print(f"wrote {out / 'table.csv'}, {out / 'table.md'} and {out / 'degradations.jsonl'}")
