@@ -1,0 +1,86 @@
+"""``sr-train``: the train command and the coordinator's subcommands share one app; end to end run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from train.cli import app
+
+runner = CliRunner()
+
+
+def flat(text: str) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_help_of_train_and_subcommands():
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0
+    for word in ("--shards", "--preset", "--config", "--resume", "--vgg-weights", "upscale", "eval",
+                 "Exit codes"):
+        assert word in top.output, word
+    sub = runner.invoke(app, ["upscale", "--help"])
+    assert sub.exit_code == 0 and "--tile" in sub.output
+
+
+def test_list_presets():
+    result = runner.invoke(app, ["--list-presets"])
+    assert result.exit_code == 0 and "smoke" in result.output and "esrgan_x4_gan" in result.output
+
+
+def test_usage_errors_exit_2_with_a_clear_line(manga_store, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nitres = 3\n")
+    result = runner.invoke(app, ["--shards", str(manga_store), "--config", str(bad)])
+    assert result.exit_code == 2 and "unknown key 'train.itres'" in flat(result.output)
+    broken = tmp_path / "broken.lmdb"
+    shutil.copytree(manga_store, broken)
+    (broken / "index.json").unlink()
+    result = runner.invoke(app, ["--shards", str(broken), "--preset", "smoke", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no index.json" in flat(result.output)
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["--shards", str(manga_store), "--preset", "smoke", "--arch", "nope",
+                                 "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "unknown arch" in flat(result.output)
+
+
+def test_end_to_end_subprocess(manga_store, tmp_path):
+    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+           "--iters", "20", "--out", str(tmp_path / "runs" / "smoke"), "--set", "data.val_max=2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "smoke"
+    assert (run / "model.safetensors").is_file() and (run / "config.toml").is_file()
+    assert "validation PSNR" in flat(done.stderr) and "bicubic" in done.stderr
+    assert f"sr-train upscale {run / 'model.safetensors'} PAGE.png" in flat(done.stderr)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_a_rerun_continues(manga_store, tmp_path):
+    import signal
+    import time
+
+    from train.checkpoint import latest
+
+    run = tmp_path / "runs" / "int"
+    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+           "--out", str(run), "--set", "data.val_max=1", "--ckpt-every", "100000", "--log-every", "1"]
+    proc = subprocess.Popen([*cmd, "--iters", "100000"], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and metrics.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err[-2000:]
+    saved = latest(run / "checkpoints")
+    assert saved is not None and "rerun the same command" in flat(err)
+    done_at = int(saved.stem.split("_")[1])
+    rerun = subprocess.run([*cmd, "--iters", str(done_at + 2)], capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"at iteration {done_at}" in flat(rerun.stderr) and (run / "model.safetensors").is_file()

@@ -1,0 +1,335 @@
+"""Training configuration: a tree of dataclasses, loaded from TOML layers and written back as TOML.
+
+Precedence, lowest first: the defaults below < a preset (``train/presets/NAME.toml``) < a user's
+``--config FILE.toml`` < command-line options. Config files are plain data; a key that is not a field
+here is an error naming the key and the file, so a typo never silently trains the wrong model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A config file or option is invalid; the message names the file and the key."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "compact"
+    options: dict = field(default_factory=dict)  # passed to build_model(arch, ..., **options)
+
+
+@dataclass
+class DataConfig:
+    gt_size: int = 128           # HR crop side; the LR crop is gt_size // scale
+    batch_size: int = 16
+    workers: int = 2             # DataLoader worker processes (0 = read in the training process)
+    shuffle_buffer: int = 256    # samples mixed across neighbouring shard blocks
+    flips: bool = True           # random h/v flips of the whole batch, on the device
+    rot90: bool = True           # random 90 degree rotation of the whole batch, on the device
+    val_max: int = 64            # validation pairs used (0 = the whole validation split)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"           # adam | adamw
+    lr: float = 2e-4
+    betas: list = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    schedule: str = "cosine"     # constant | cosine | multistep
+    milestones: list = field(default_factory=list)  # iterations, for multistep
+    gamma: float = 0.5           # multistep factor
+    min_lr_ratio: float = 0.01   # cosine floor, as a fraction of lr
+    warmup: int = 0              # linear warm-up iterations
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "l1"            # l1 | mse | charbonnier
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    vgg_weights: str = ""        # a VGG19 state dict file (needed when perceptual_weight > 0)
+    perceptual_layers: dict = field(default_factory=dict)  # {"conv3_4": 1.0, ...}; empty = Real-ESRGAN's
+    usm_gt: bool = False         # Real-ESRGAN: pixel/perceptual losses against the USM-sharpened GT
+
+
+@dataclass
+class GanConfig:
+    loss: str = "vanilla"        # vanilla | ragan | wgan_gp | hinge
+    weight: float = 0.1          # adversarial weight in the generator loss
+    discriminator: str = "unet_sn"
+    options: dict = field(default_factory=dict)
+    lr: float = 1e-4
+    betas: list = field(default_factory=lambda: [0.9, 0.99])
+    gp_weight: float = 10.0      # wgan_gp only
+    label_smoothing: bool = False  # vanilla only: soft, noisy D targets as seed 002's SRGAN
+    real_range: list = field(default_factory=lambda: [0.85, 1.10])  # soft REAL targets
+    fake_range: list = field(default_factory=lambda: [0.0, 0.15])   # soft FAKE targets
+    flip_prob: float = 0.05      # probability of swapping a REAL/FAKE target (noisy labels)
+    init_disc: str = ""          # discriminator weights file; fresh when empty
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "psnr"          # psnr | gan
+    iters: int = 1000
+    seed: int = 0
+    device: str = "auto"         # auto | cpu | cuda
+    amp: str = "none"            # none | bf16 | fp16 (CUDA only)
+    channels_last: bool = False
+    compile: bool = False
+    grad_accum: int = 1
+    grad_clip: float = 0.0       # max gradient norm; 0 = off
+    ema: float = 0.999           # 0 = no EMA
+    nan_patience: int = 5        # stop after this many non-finite steps in a row
+    init: str = ""               # generator weights: a model file or a checkpoint of an earlier run
+    resume: str = "auto"         # auto: continue the run folder's latest checkpoint if it has one (a rerun
+                                 # finishes the job); a checkpoint file; no: start fresh
+    log_every: int = 10
+    val_every: int = 500
+    ckpt_every: int = 500
+    keep_last: int = 3
+    samples: int = 4             # validation pairs drawn into samples/*.png
+    out: str = ""                # run folder; default runs/<preset or arch>
+
+
+@dataclass
+class Config:
+    preset: str = ""
+    next_preset: str = ""        # the preset of the stage that follows this one (shown at the end)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> Config:
+    cfg = Config()
+    merge(cfg, data, "<dict>")
+    return cfg
+
+
+def merge(cfg: Any, data: dict, source: str, prefix: str = "") -> None:
+    """Apply the nested mapping ``data`` onto the dataclass tree ``cfg`` in place, checking keys and types."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: unknown key '{name}' (known here: {known})")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{name}' must be a table [{name}]")
+            merge(current, value, source, prefix=f"{name}.")
+        elif isinstance(current, dict) and isinstance(value, dict):
+            current.update(value)  # option tables merge key by key across layers
+        else:
+            setattr(cfg, key, _coerce(current, value, name, source))
+
+
+def _coerce(current: Any, value: Any, name: str, source: str) -> Any:
+    kind = type(current)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{name}' must be true or false, got {value!r}")
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_path(name: str) -> Path:
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'; presets: {', '.join(preset_names())}")
+    return path
+
+
+def resolve(preset: str | None = None, config_file: str | Path | None = None,
+            overrides: dict | None = None) -> Config:
+    """Build the config from its layers: defaults < preset < config file < overrides (nested dict)."""
+    cfg = Config()
+    layers = []
+    if preset:
+        path = preset_path(preset)
+        layers.append((load_toml(path), str(path)))
+    if config_file:
+        layers.append((load_toml(config_file), str(config_file)))
+    if overrides:
+        layers.append((overrides, "command line"))
+    for data, source in layers:
+        model = data.get("model", {})
+        if isinstance(model, dict) and model.get("arch", cfg.model.arch) != cfg.model.arch \
+                and "options" not in model:
+            cfg.model.options = {}  # options of another architecture would not fit the new one
+        merge(cfg, data, source)
+    if preset:
+        cfg.preset = preset
+    validate(cfg)
+    return cfg
+
+
+def parse_assignment(text: str) -> dict:
+    """``optim.lr=1e-4`` -> ``{"optim": {"lr": 1e-4}}``; the value is read as TOML (strings may be bare)."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}': expected KEY=VALUE, e.g. optim.lr=1e-4")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    out: dict = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+CHOICES = {
+    ("train", "stage"): ("psnr", "gan"),
+    ("train", "device"): ("auto", "cpu", "cuda"),
+    ("train", "amp"): ("none", "bf16", "fp16"),
+    ("optim", "name"): ("adam", "adamw"),
+    ("optim", "schedule"): ("constant", "cosine", "multistep"),
+    ("loss", "pixel"): ("l1", "mse", "charbonnier"),
+    ("gan", "loss"): ("vanilla", "ragan", "wgan_gp", "hinge"),
+}
+
+
+def validate(cfg: Config) -> None:
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{section}.{key} = {value!r}: choose one of {', '.join(allowed)}")
+    positive = {"data.gt_size": cfg.data.gt_size, "data.batch_size": cfg.data.batch_size,
+                "train.iters": cfg.train.iters, "train.grad_accum": cfg.train.grad_accum,
+                "train.log_every": cfg.train.log_every, "train.val_every": cfg.train.val_every,
+                "train.ckpt_every": cfg.train.ckpt_every, "train.keep_last": cfg.train.keep_last}
+    for name, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    if cfg.data.workers < 0:
+        raise ConfigError(f"data.workers must be 0 or more, got {cfg.data.workers}")
+    if not 0.0 <= cfg.train.ema < 1.0:
+        raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
+    if len(cfg.optim.betas) != 2 or len(cfg.gan.betas) != 2:
+        raise ConfigError("optim.betas and gan.betas take two numbers, e.g. [0.9, 0.99]")
+    for name in ("real_range", "fake_range"):
+        if len(getattr(cfg.gan, name)) != 2:
+            raise ConfigError(f"gan.{name} takes a range of two numbers, e.g. [0.85, 1.1]")
+    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr must be a positive number, got {cfg.optim.lr}")
+
+
+# --- TOML writing: tables of scalars and lists are all a Config holds ---------------------------
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_char(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    if ord(c) < 0x20 or ord(c) == 0x7F:  # control characters must be escaped in TOML strings
+        return f"\\u{ord(c):04x}"
+    return c
+
+
+def _toml_key(key: str) -> str:
+    if key and all(c.isalnum() or c in "_-" for c in key):
+        return key
+    return _toml_value(key)
+
+
+def to_toml(data: dict, header: str = "") -> str:
+    """Write a nested dict of scalars/lists as TOML: scalars first, then one [table] per sub-dict."""
+    lines = [f"# {line}" for line in header.splitlines()]
+
+    def emit(table: dict, path: list[str]) -> None:
+        scalars = {k: v for k, v in table.items() if not _is_table(v)}
+        tables = {k: v for k, v in table.items() if _is_table(v)}
+        if path and (scalars or not tables):
+            lines.append("")
+            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
+        for key, value in scalars.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, value in tables.items():
+            emit(value, [*path, key])
+
+    emit(data, [])
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_table(value: Any) -> bool:
+    # An empty dict stays inline (``options = {}``) so that a round trip keeps it a value.
+    return isinstance(value, dict) and bool(value)
+
+
+def config_toml(cfg: Config) -> str:
+    return to_toml(to_dict(cfg), header="Resolved training config (defaults < preset < --config < options).\n"
+                   "Rerun with: sr-train --shards STORE --config THIS_FILE")

@@ -1,0 +1,89 @@
+"""Validation on the store's validation split: PSNR / SSIM on Y beside the bicubic baseline.
+
+The validation pairs are whole tiles (no crop). The model sees the LR; the baseline is the Pillow
+bicubic upscale of the same LR (for scale-1 stores, whose LR is already at HR size, the LR itself).
+The border shaved is the SR factor: the store's scale, or for a down-up (scale-1) store the recipe's
+nominal factor, as the SRCNN papers measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from srio.images import hwc, write_png
+from train.metrics import bicubic_upscale, psnr_ssim_y, to_uint8
+
+
+@dataclass
+class ValSet:
+    keys: list[str]
+    lrs: list[np.ndarray]
+    hrs: list[np.ndarray]
+    baselines: list[np.ndarray]
+    border: int                   # pixels shaved from every side before measuring
+    bicubic_psnr: float
+    bicubic_ssim: float
+
+
+def load_valset(store, val_max: int) -> ValSet | None:
+    """Read (at most ``val_max``, evenly spread) validation pairs and score their bicubic baseline."""
+    indices = np.asarray(store.val_indices, dtype=np.int64)
+    if len(indices) == 0:
+        return None
+    if val_max and len(indices) > val_max:
+        indices = indices[np.linspace(0, len(indices) - 1, val_max).round().astype(np.int64)]
+    border = int(store.scale)
+    if border == 1:
+        border = int((store.index.get("recipe") or {}).get("nominal_scale") or 1)
+    keys, lrs, hrs, bases, scores = [], [], [], [], []
+    for index in indices:
+        pair = store.read(int(index))
+        h, w = hwc(pair.hr).shape[:2]
+        base = bicubic_upscale(pair.lr, (w, h))
+        keys.append(pair.key)
+        lrs.append(pair.lr)
+        hrs.append(pair.hr)
+        bases.append(base)
+        scores.append(psnr_ssim_y(base, pair.hr, crop_border=border))
+    p, s = np.mean(scores, axis=0)
+    return ValSet(keys, lrs, hrs, bases, border, float(p), float(s))
+
+
+@torch.no_grad()
+def upscale_tile(model: nn.Module, lr: np.ndarray, device: torch.device) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(hwc(lr).transpose(2, 0, 1))).unsqueeze(0).to(device)
+    y = model(x.float().div_(255)).float().clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    out = to_uint8(y)
+    return out[:, :, 0] if lr.ndim == 2 and out.shape[2] == 1 else out
+
+
+def evaluate(model: nn.Module, valset: ValSet, device: torch.device) -> tuple[float, float, list[np.ndarray]]:
+    """Mean (PSNR, SSIM) of ``model`` on the validation pairs, and its outputs."""
+    was_training = model.training
+    model.eval()
+    outputs = [upscale_tile(model, lr, device) for lr in valset.lrs]
+    model.train(was_training)
+    pairs = zip(outputs, valset.hrs, strict=True)
+    scores = [psnr_ssim_y(out, hr, crop_border=valset.border) for out, hr in pairs]
+    p, s = np.mean(scores, axis=0)
+    return float(p), float(s), outputs
+
+
+def save_grid(path: Path, valset: ValSet, outputs: list[np.ndarray], count: int) -> None:
+    """One row per validation pair: bicubic | model | ground truth."""
+    rows = []
+    for base, out, hr in list(zip(valset.baselines, outputs, valset.hrs, strict=True))[:count]:
+        row = np.concatenate([hwc(base), hwc(out), hwc(hr)], axis=1)
+        rows.append(row)
+    if not rows:
+        return
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    grid = np.ascontiguousarray(np.concatenate(rows, axis=0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, grid[:, :, 0] if grid.shape[2] == 1 else grid, level=3)
