@@ -162,7 +162,8 @@ def evaluate(
             if loaded is not None:
                 fits = loaded.scale == 1 if down_up else loaded.scale * max(1, loaded.pre_upsample) == s
                 if fits:
-                    outputs["model"] = adapt_and_upscale(loaded, lr, tile=tile, device=device)
+                    outputs["model"] = adapt_and_upscale(loaded, lr, tile=tile, device=device,
+                                                         pre_upsample=not down_up)
             for method, img in outputs.items():
                 psnr, ssim = psnr_ssim_y(img, hr, crop_border=s)
                 result.add(s, method, psnr, ssim)

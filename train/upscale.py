@@ -179,9 +179,15 @@ def adapt_and_upscale(
     overlap: int = 32,
     device: str | torch.device = "cpu",
     half: bool = False,
+    pre_upsample: bool = True,
 ) -> np.ndarray:
-    """Upscale an image in the in-memory convention, adapting its channels to the model's."""
-    if loaded.pre_upsample > 1:
+    """Upscale an image in the in-memory convention, adapting its channels to the model's.
+
+    Scale-1 models of the SRCNN family first get the image bicubic-upscaled by the factor they were
+    trained for (``pre_upsample`` in model.json); pass ``pre_upsample=False`` for an input that was
+    already upscaled (the LR of a down-then-up recipe).
+    """
+    if pre_upsample and loaded.pre_upsample > 1:
         h, w = img.shape[:2]
         img = _resize_bicubic(img, (w * loaded.pre_upsample, h * loaded.pre_upsample))
     want = loaded.in_channels

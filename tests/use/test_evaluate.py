@@ -46,3 +46,15 @@ def test_eval_runs_the_model_and_baselines(tmp_path):
     assert result.methods == ["nearest", "bilinear", "bicubic", "model"]
     assert all(len(result.scores[(2, m)]) == 2 for m in result.methods)
     assert len(list((tmp_path / "eval" / "images").iterdir())) == 2
+
+
+def test_eval_of_a_scale1_model_on_a_down_up_recipe(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("srcnn", 1, 1, 1)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "m.safetensors"))
+    config = dict(model.arch_config, pre_upsample=2)  # what the trainer writes for a scale-1 store
+    (tmp_path / "m.json").write_text(json.dumps(config))
+    write_png(tmp_path / "img.png", np.random.default_rng(0).integers(0, 256, (40, 36), dtype=np.uint8))
+    result = evaluate(tmp_path / "m.safetensors", [tmp_path / "img.png"], "srcnn_bicubic_x2",
+                      out_dir=tmp_path / "eval")
+    assert result.scales == [2] and len(result.scores[(2, "model")]) == 1

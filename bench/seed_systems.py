@@ -1,0 +1,289 @@
+"""Each seed system end to end, from the command line, on the real manga pages, with a stated budget.
+
+Trains on the three `dev` manga pages of ../shared/data/real (400 px tiles) and evaluates on the two
+`eval` pages, which no step ever trains or tunes on. Every system runs the same commands a user
+types: `sr-data tile`, `sr-data degrade --recipe R`, `sr-data pack`, `sr-train --preset P`, then
+`sr-train eval` on the eval pages. On a CPU the published network sizes and iteration counts are out
+of reach, so each system states the overrides it runs with (smaller RRDBNet trunks, fewer
+iterations); the `esrgan_x4_gan` and `manga_x4_gan` stages run without the perceptual loss because
+VGG19 weights are not shipped (pass --vgg-weights FILE to include it).
+
+Run: python bench/seed_systems.py [--only NAME ...] [--work DIR] [--scale-iters F]
+Prints one Markdown table (and writes it to WORK/seed_systems.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+DATA = [sys.executable, "-c", "from cli.data import main; main()"]
+TRAIN = [sys.executable, "-c", "from cli.train import main; main()"]
+
+SMALL_RRDB = [
+    "--set",
+    "model.options.num_block=3",
+    "--set",
+    "model.options.num_feat=32",
+    "--gt-size",
+    "128",
+    "--batch-size",
+    "8",
+    "--workers",
+    "0",
+]
+# name -> (seed, recipe, store format, [(preset, extra sr-train args)], eval scales note)
+SYSTEMS: dict[str, dict] = {
+    "seed000_manga": {
+        "seed": "000",
+        "recipe": "rawkuma_like",
+        "store": "lmdb",
+        "stages": [
+            (
+                "manga_x4",
+                [
+                    *SMALL_RRDB,
+                    "--iters",
+                    "600",
+                    "--val-every",
+                    "300",
+                    "--ckpt-every",
+                    "300",
+                    "--set",
+                    "optim.milestones=[1000]",
+                ],
+            ),
+            (
+                "manga_x4_gan",
+                [
+                    *SMALL_RRDB,
+                    "--iters",
+                    "60",
+                    "--val-every",
+                    "60",
+                    "--ckpt-every",
+                    "60",
+                    "--set",
+                    "loss.perceptual_weight=0.0",
+                    "--set",
+                    "optim.milestones=[1000]",
+                ],
+            ),
+        ],
+    },
+    "seed001_srcnn": {
+        "seed": "001",
+        "recipe": "srcnn_bicubic_x2",
+        "store": "hdf5",
+        "stages": [
+            ("srcnn_x2", ["--iters", "400", "--workers", "0", "--val-every", "200", "--ckpt-every", "200"])
+        ],
+    },
+    "seed001_msrcnn": {
+        "seed": "001",
+        "recipe": "srcnn_bicubic_x2",
+        "store": "hdf5",
+        "stages": [
+            ("msrcnn_x2", ["--iters", "400", "--workers", "0", "--val-every", "200", "--ckpt-every", "200"])
+        ],
+    },
+    "seed002_srresnet8_wgangp": {
+        "seed": "002",
+        "recipe": "bicubic_x4",
+        "store": "lmdb",
+        "stages": [
+            (
+                "srresnet8_wgangp_x4",
+                [
+                    "--iters",
+                    "200",
+                    "--batch-size",
+                    "8",
+                    "--workers",
+                    "0",
+                    "--val-every",
+                    "200",
+                    "--ckpt-every",
+                    "200",
+                ],
+            )
+        ],
+    },
+    "seed003_realesrgan": {
+        "seed": "003/004",
+        "recipe": "realesrgan_x4",
+        "store": "lmdb",
+        "stages": [
+            (
+                "esrgan_x4_psnr",
+                [
+                    *SMALL_RRDB,
+                    "--iters",
+                    "600",
+                    "--val-every",
+                    "300",
+                    "--ckpt-every",
+                    "300",
+                    "--set",
+                    "optim.milestones=[1000]",
+                ],
+            ),
+            (
+                "esrgan_x4_gan",
+                [
+                    *SMALL_RRDB,
+                    "--iters",
+                    "60",
+                    "--val-every",
+                    "60",
+                    "--ckpt-every",
+                    "60",
+                    "--set",
+                    "loss.perceptual_weight=0.0",
+                    "--set",
+                    "optim.milestones=[1000]",
+                ],
+            ),
+        ],
+    },
+}
+
+
+def run(cmd: list[str], cwd: Path, log) -> float:
+    start = time.perf_counter()
+    log.write(f"$ {' '.join(cmd[3:] if cmd[:3] in (DATA, TRAIN) else cmd)}\n")
+    log.flush()
+    proc = subprocess.run(
+        cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"}
+    )
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log.name}")
+    return time.perf_counter() - start
+
+
+def pages(role: str) -> list[Path]:
+    with open(REAL / "MANIFEST.tsv", newline="") as f:
+        return [
+            REAL / r["file"]
+            for r in csv.DictReader(f, delimiter="\t")
+            if r["role"] == role and r["file"].startswith("manga/")
+        ]
+
+
+def run_system(name: str, spec: dict, work: Path, scale_iters: float) -> dict:
+    folder = work / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pages").mkdir(exist_ok=True)
+    (folder / "eval_pages").mkdir(exist_ok=True)
+    for p in pages("dev"):
+        shutil.copy(p, folder / "pages" / p.name)
+    for p in pages("eval"):
+        shutil.copy(p, folder / "eval_pages" / p.name)
+    with open(folder / "log.txt", "a") as log:
+        run([*DATA, "tile", "pages", "--size", "400"], folder, log)
+        run([*DATA, "degrade", "--recipe", spec["recipe"]], folder, log)
+        store = f"data.{'lmdb' if spec['store'] == 'lmdb' else 'h5'}"
+        run([*DATA, "pack", spec["store"], "--out", store], folder, log)
+        train_seconds, previous, stages = 0.0, None, []
+        for preset, extra in spec["stages"]:
+            extra = list(extra)
+            if scale_iters != 1.0:
+                i = extra.index("--iters")
+                extra[i + 1] = str(max(10, int(int(extra[i + 1]) * scale_iters)))
+            cmd = [*TRAIN, "--shards", store, "--preset", preset, "--out", f"runs/{preset}", *extra]
+            if previous:
+                cmd += ["--init", f"runs/{previous}"]
+            train_seconds += run(cmd, folder, log)
+            stages.append(f"{preset} ({' '.join(extra)})")
+            previous = preset
+        run(
+            [
+                *TRAIN,
+                "eval",
+                f"runs/{previous}/model.safetensors",
+                "--images",
+                "eval_pages",
+                "--recipe",
+                spec["recipe"],
+                "--out",
+                "eval",
+            ],
+            folder,
+            log,
+        )
+    metrics = [json.loads(line) for line in open(folder / "runs" / previous / "metrics.jsonl")]
+    val = [m for m in metrics if m.get("kind") == "val"]
+    rows = list(csv.DictReader(open(folder / "eval" / "table.csv")))
+    row = rows[0]
+    return {
+        "system": name,
+        "seed": spec["seed"],
+        "recipe": spec["recipe"],
+        "store": spec["store"],
+        "stages": "; ".join(stages),
+        "train_s": train_seconds,
+        "val_psnr": val[-1]["psnr"] if val else None,
+        "val_bicubic": val[-1].get("bicubic_psnr") if val else None,
+        "eval_model": float(row["model PSNR"]) if row.get("model PSNR") else None,
+        "eval_model_ssim": float(row["model SSIM"]) if row.get("model SSIM") else None,
+        "eval_bicubic": float(row["bicubic PSNR"]),
+        "eval_bicubic_ssim": float(row["bicubic SSIM"]),
+        "eval_bilinear": float(row["bilinear PSNR"]),
+        "eval_nearest": float(row["nearest PSNR"]),
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| system (seed) | recipe, store | training (CPU) | eval pages: nearest / bilinear / bicubic / "
+        "model Y-PSNR (dB) | model - bicubic | SSIM bicubic -> model |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        model = "n/a" if r["eval_model"] is None else f"{r['eval_model']:.2f}"
+        gain = "n/a" if r["eval_model"] is None else f"{r['eval_model'] - r['eval_bicubic']:+.2f}"
+        ssim = (
+            "n/a"
+            if r["eval_model_ssim"] is None
+            else f"{r['eval_bicubic_ssim']:.4f} -> {r['eval_model_ssim']:.4f}"
+        )
+        lines.append(
+            f"| {r['system']} ({r['seed']}) | {r['recipe']}, {r['store']} | {r['train_s'] / 60:.1f} min: "
+            f"{r['stages']} | {r['eval_nearest']:.2f} / {r['eval_bilinear']:.2f} / {r['eval_bicubic']:.2f}"
+            f" / {model} | {gain} | {ssim} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="*", choices=list(SYSTEMS), help="Run only these systems.")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/srkit_seed_systems"))
+    parser.add_argument("--scale-iters", type=float, default=1.0, help="Multiply every iteration budget.")
+    args = parser.parse_args()
+    if not (REAL / "MANIFEST.tsv").exists():
+        raise SystemExit("needs ../shared/data/real (the real manga pages)")
+    results = []
+    for name in args.only or list(SYSTEMS):
+        print(f"running {name} ...", flush=True)
+        results.append(run_system(name, SYSTEMS[name], args.work, args.scale_iters))
+        print(markdown(results[-1:]), flush=True)
+    table = markdown(results)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "seed_systems.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
