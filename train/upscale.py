@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageOps
 
 from srio.images import ImageError, is_gray_content, read_image, to_gray
+from train.metrics import bicubic_upscale, to_uint8
 
 
 class ModelFileError(Exception):
@@ -149,7 +150,7 @@ def upscale_array(
     s = loaded.scale
     if tile <= 0 or (h <= tile and w <= tile):
         out = _run(loaded.model, lr, device, half)
-        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(out)
     out: np.ndarray | None = None
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
@@ -162,14 +163,7 @@ def upscale_array(
             oy, ox = (y0 - cy0) * s, (x0 - cx0) * s
             out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
     assert out is not None
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-
-
-def _resize_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Pillow (MATLAB-style) bicubic resize of an (H, W) or (H, W, C) uint8 array to (w, h)."""
-    if img.ndim == 2:
-        return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BICUBIC))
-    return np.stack([_resize_bicubic(img[:, :, c], size) for c in range(img.shape[2])], axis=2)
+    return to_uint8(out)
 
 
 def adapt_and_upscale(
@@ -189,7 +183,7 @@ def adapt_and_upscale(
     """
     if pre_upsample and loaded.pre_upsample > 1:
         h, w = img.shape[:2]
-        img = _resize_bicubic(img, (w * loaded.pre_upsample, h * loaded.pre_upsample))
+        img = bicubic_upscale(img, (w * loaded.pre_upsample, h * loaded.pre_upsample))
     want = loaded.in_channels
     if img.ndim == 2:
         if want == 1:
@@ -202,7 +196,7 @@ def adapt_and_upscale(
         return upscale_array(loaded, to_gray(img)[:, :, None], tile, overlap, device, half)[:, :, 0]
     ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
     y = upscale_array(loaded, ycc[:, :, :1], tile, overlap, device, half)[:, :, 0]
-    chroma = _resize_bicubic(ycc[:, :, 1:], (y.shape[1], y.shape[0]))
+    chroma = bicubic_upscale(ycc[:, :, 1:], (y.shape[1], y.shape[0]))
     return cv2.cvtColor(np.dstack([y, chroma]), cv2.COLOR_YCrCb2RGB)
 
 
@@ -249,7 +243,7 @@ def upscale_file(
     if denoise_method:
         out = denoise(out, denoise_method)
     if alpha is not None:
-        a = _resize_bicubic(alpha, (out.shape[1], out.shape[0]))
+        a = bicubic_upscale(alpha, (out.shape[1], out.shape[0]))
         out = np.dstack([out if out.ndim == 3 else np.repeat(out[:, :, None], 3, 2), a])
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_png(dst, out, level=3)
