@@ -6,13 +6,14 @@ Python users); ``shards.pack`` drives the same shard writers from tile and LR fo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from shards.format import (
     shard_name,
 )
 from shards.split import choose_split
+from srio.console import StageError
 from srio.files import atomic_write_text, remove_stale_temps, temp_name
 from srio.keys import check_key
 from srio.manifest import canonical_json
@@ -115,6 +117,22 @@ class LmdbShardWriter:
         self._lmdb = lmdb
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=False)
+        with self._errors():
+            self._open(map_size)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """LMDB reports a file it cannot grow (EFBIG, a file-size limit) as lmdb.Error, not OSError."""
+        try:
+            yield
+        except self._lmdb.MapFullError:
+            raise
+        except self._lmdb.Error as err:
+            raise StageError(f"{self.path}: cannot write the LMDB shard ({err}); check free space and "
+                             "file-size limits, then rerun the same command to finish") from None
+
+    def _open(self, map_size: int | None) -> None:
+        lmdb = self._lmdb
         size = _round_mib(max(map_size or 0, 16 * _MIB))
         self.env = lmdb.open(str(self.path), map_size=size, subdir=True, writemap=True,
                              sync=False, metasync=False, readahead=False, meminit=True, max_dbs=0)
@@ -135,6 +153,10 @@ class LmdbShardWriter:
     def flush(self) -> None:
         if not self._batch:
             return
+        with self._errors():
+            self._write_batch()
+
+    def _write_batch(self) -> None:
         info = self.env.info()
         used = (int(info["last_pgno"]) + 1) * self.psize
         need = used + self._estimate_batch()
@@ -170,8 +192,9 @@ class LmdbShardWriter:
         # No fsync, as everywhere in srkit: the pages are in the OS's cache before the rename, which is
         # what survives a killed process; verify catches what a power cut could leave.
         self.flush()
-        used = (int(self.env.info()["last_pgno"]) + 1) * self.psize
-        self.env.close()
+        with self._errors():
+            used = (int(self.env.info()["last_pgno"]) + 1) * self.psize
+            self.env.close()
         os.truncate(self.path / "data.mdb", used)
 
     def abort(self) -> None:

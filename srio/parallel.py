@@ -8,7 +8,11 @@ local cluster). Callers must not depend on completion order: results carry their
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -80,4 +84,45 @@ def parallel_map(
             client.close()
         return
     with parallel_config(backend=backend, n_jobs=n):
-        yield from Parallel(return_as="generator_unordered")(delayed(fn)(i) for i in items)
+        with _workers_ignore_sigint(backend):
+            results = Parallel(return_as="generator_unordered")(delayed(fn)(i) for i in items)
+        if backend == "loky":
+            _stop_workers_at_exit()
+        yield from results
+
+
+_STOP_REGISTERED = False
+
+
+def _stop_workers_at_exit() -> None:
+    """Workers ignore Ctrl-C, so after an interrupt or an error they would sit idle and keep
+    multiprocessing's exit hook waiting for them forever; kill them first (atexit runs this hook
+    before multiprocessing's, which was registered earlier)."""
+    global _STOP_REGISTERED
+    if not _STOP_REGISTERED:
+        atexit.register(stop_workers)
+        _STOP_REGISTERED = True
+
+
+def stop_workers() -> None:
+    """Kill this process's worker processes (used at exit; the results are not needed any more)."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError):
+            child.kill()
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint(backend: str) -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited through exec), so a Ctrl-C in the
+    terminal interrupts only this process, which stops the pool and says how to resume, instead of
+    every worker printing its own traceback."""
+    if backend == "threading" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -6,6 +6,7 @@ A checkpoint holds tensors and plain Python values only, so it loads with
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from srio.files import atomic_path, remove_stale_temps
+from srio.files import atomic_write_bytes, remove_stale_temps
 
 CKPT_PATTERN = re.compile(r"^iter_(\d{8})\.pt$")
 BEST_NAME = "best.pt"
@@ -56,10 +57,16 @@ def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] 
         gen.set_state(state[f"gen_{key}"])
 
 
+def torch_bytes(payload: Any) -> bytes:
+    """Serialise in memory: on a full disk torch.save raises RuntimeError, a plain write OSError."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
 def save(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    atomic_write_bytes(path, torch_bytes(payload))
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from srio.files import atomic_path, atomic_write_text
+from srio.files import atomic_write_bytes, atomic_write_text
+from train.checkpoint import torch_bytes
 
 
 def export_model(model: nn.Module, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write the three model files into ``out_dir``; returns the ``.safetensors`` path."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from train.models import export_state_dict
 
@@ -29,10 +30,8 @@ def export_model(model: nn.Module, out_dir: str | Path, extra: dict[str, Any] | 
     config = dict(model.arch_config)
     config.update(extra or {})
     target = out / "model.safetensors"
-    with atomic_path(target) as tmp:
-        save_file(state, str(tmp), metadata={"arch_config": json.dumps(config, sort_keys=True)})
-    with atomic_path(out / "model.pth") as tmp:
-        torch.save(state, tmp)
+    atomic_write_bytes(target, save(state, metadata={"arch_config": json.dumps(config, sort_keys=True)}))
+    atomic_write_bytes(out / "model.pth", torch_bytes(state))
     atomic_write_text(out / "model.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     return target
 

@@ -134,7 +134,7 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.toml", config_toml(cfg))
         metrics_path = run_dir / "metrics.jsonl"
-        if resume is not None and metrics_path.exists():  # drop what the interrupted run logged later
+        if metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
             kept = [r for r in read_jsonl(metrics_path) if r.get("iter", 0) <= start]
             write_jsonl_sorted(metrics_path, kept, sort_key=lambda r: (r.get("iter", 0), r.get("kind", "")))
         log = JsonlAppender(metrics_path)

@@ -124,7 +124,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
 
 def _run(model: torch.nn.Module, lr: np.ndarray, device: torch.device, half: bool) -> np.ndarray:
     """Run the model on one (H, W, C) uint8 tile; returns float32 (H*s, W*s, C) in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1))).unsqueeze(0).to(device)
+    x = torch.from_numpy(np.array(lr.transpose(2, 0, 1))).unsqueeze(0).to(device)  # own, writable copy
     x = x.float().div_(255.0)
     if half:
         x = x.half()
@@ -250,26 +250,43 @@ def upscale_file(
     return out.shape[1], out.shape[0]
 
 
-def list_inputs(inputs: list[Path]) -> list[Path]:
-    """Image files among ``inputs`` (folders searched recursively), sorted, without duplicates."""
+def list_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """Image files among ``inputs`` (folders searched recursively, no symlink loops), each with its
+    path relative to the input it was found under; sorted, without duplicates."""
     from srio.images import SUPPORTED_SUFFIXES
 
-    found: list[Path] = []
+    found: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
             for root, dirs, files in os.walk(item, followlinks=False):
                 dirs.sort()
-                found += [Path(root) / f for f in sorted(files)
+                found += [(Path(root) / f, (Path(root) / f).relative_to(item)) for f in sorted(files)
                           if Path(f).suffix.lower() in SUPPORTED_SUFFIXES]
         else:
-            found.append(item)
+            found.append((item, Path(item.name)))
     seen: set[Path] = set()
     unique = []
-    for p in found:
-        if p not in seen:
-            seen.add(p)
-            unique.append(p)
+    for path, rel in found:
+        if path not in seen:
+            seen.add(path)
+            unique.append((path, rel))
     return unique
+
+
+def output_paths(found: list[tuple[Path, Path]], out: Path) -> list[Path]:
+    """One PNG per input under ``out``, mirroring the input folders; ``a.png`` and ``a.jpg`` in one
+    folder (or two inputs with one name) keep their suffix in the name so nothing is overwritten."""
+    plain = [rel.with_suffix(".png") for _, rel in found]
+    counts: dict[Path, int] = {}
+    for p in plain:
+        counts[p] = counts.get(p, 0) + 1
+    targets = [out / (p if counts[p] == 1 else rel.with_name(rel.name + ".png"))
+               for p, (_, rel) in zip(plain, found, strict=True)]
+    clashes = {t for t in targets if targets.count(t) > 1}
+    if clashes:
+        raise ValueError(f"several inputs would be written to {sorted(clashes)[0]}: upscale them separately "
+                         "or into different --out folders")
+    return targets
 
 
 __all__ = [
@@ -279,6 +296,7 @@ __all__ = [
     "adapt_and_upscale",
     "denoise",
     "list_inputs",
+    "output_paths",
     "load_model",
     "read_state_dict",
     "upscale_array",

@@ -38,7 +38,7 @@ def upscale_command(
     import torch
 
     from srio.images import ImageError
-    from train.upscale import ModelFileError, list_inputs, load_model, upscale_file
+    from train.upscale import ModelFileError, list_inputs, load_model, output_paths, upscale_file
 
     if denoise not in (None, "nlmeans", "bilateral"):
         raise UsageError(f"--denoise must be nlmeans or bilateral, not {denoise!r}")
@@ -51,9 +51,14 @@ def upscale_command(
     missing = [p for p in inputs if not p.exists()]
     if missing:
         raise UsageError(f"input not found: {missing[0]}")
-    files = list_inputs(inputs)
-    if not files:
+    found = list_inputs(inputs)
+    if not found:
         raise UsageError("no image files found in the inputs (PNG, JPEG, WebP, TIFF, BMP)")
+    try:
+        targets = output_paths(found, out)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    files = [path for path, _ in found]
     try:
         loaded = load_model(model, dev)
     except ModelFileError as err:
@@ -66,8 +71,7 @@ def upscale_command(
     out.mkdir(parents=True, exist_ok=True)
     with make_progress("images") as progress, torch.inference_mode():
         task = progress.add_task("upscale", total=len(files))
-        for src in files:
-            dst = out / (src.stem + ".png")
+        for src, dst in zip(files, targets, strict=True):
             try:
                 w, h = upscale_file(loaded, src, dst, tile, overlap, dev, half, denoise)
                 progress.console.print(f"{src} -> {dst} ({w} x {h})")
@@ -108,7 +112,7 @@ def eval_command(
 
     if not images.exists():
         raise UsageError(f"--images {images} not found")
-    files = list_inputs([images])
+    files = [path for path, _ in list_inputs([images])]
     if not files:
         raise UsageError(f"no image files in {images}")
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
+from robust_helpers import (
     RECIPE,
     TILE_ARGS,
     assert_no_traceback,
@@ -218,7 +218,7 @@ def test_upscale_skips_each_bad_file_with_one_line_and_upscales_every_good_one(c
     for name in [*corpus.good, corpus.tiny]:
         src = corpus.pages / name
         img, _ = read_image(src, color="keep")
-        up, _ = read_image(out / (Path(name).stem + ".png"), color="keep")
+        up, _ = read_image(out / Path(name).with_suffix(".png"), color="keep")  # folders mirrored
         assert up.shape[:2] == (2 * img.shape[0], 2 * img.shape[1]), name
     assert temp_leftovers(out) == []
 
@@ -226,7 +226,7 @@ def test_upscale_skips_each_bad_file_with_one_line_and_upscales_every_good_one(c
 def test_upscale_gives_each_input_its_own_output_file(tiny_model, tmp_path):
     """Two inputs with the same stem (a.png, a.jpg; or ch1/001.png, ch2/001.png) must not overwrite
     each other's result silently."""
-    from conftest import manga_like, write_cv
+    from robust_helpers import manga_like, write_cv
 
     pages = tmp_path / "pages"
     for rel, seed in (("ch1/001.png", 1), ("ch2/001.png", 2), ("a.png", 3), ("a.jpg", 4)):
@@ -243,7 +243,7 @@ def test_upscale_gives_each_input_its_own_output_file(tiny_model, tmp_path):
 
 def test_upscale_prints_no_python_warning(tiny_model, tmp_path):
     """A user sees our lines only: no library warning text (it reads like an error and says nothing to do)."""
-    from conftest import manga_like, write_cv
+    from robust_helpers import manga_like, write_cv
 
     page = write_cv(tmp_path / "page.png", manga_like(64, 48, seed=5))
     run = run_cli("train", ["upscale", tiny_model, page, "--out", tmp_path / "up", "--device", "cpu"],

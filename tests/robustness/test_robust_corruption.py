@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, run_cli
+from robust_helpers import assert_no_traceback, run_cli
 
 from shards.reader import StoreError, open_store
 from srio.console import EXIT_OK
@@ -100,7 +100,7 @@ DAMAGE = {
 @pytest.fixture(scope="module")
 def packed_both(packed, tmp_path_factory) -> Path:
     """``packed`` (data.lmdb) beside the same pairs packed as HDF5 (data.h5)."""
-    from conftest import RECIPE
+    from robust_helpers import RECIPE
 
     from shards.pack import pack_store
 

@@ -11,7 +11,15 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RECIPE, TILE_ARGS, assert_no_traceback, copy_workspace, run_cli, snapshot, store_contents
+from robust_helpers import (
+    RECIPE,
+    TILE_ARGS,
+    assert_no_traceback,
+    copy_workspace,
+    run_cli,
+    snapshot,
+    store_contents,
+)
 
 from srio.console import EXIT_OK
 

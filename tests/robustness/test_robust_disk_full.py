@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+from robust_helpers import (
     RECIPE,
     TILE_ARGS,
     assert_no_traceback,

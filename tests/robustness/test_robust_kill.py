@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import (
+from robust_helpers import (
     RECIPE,
     SEEDS,
     TILE_ARGS,
@@ -274,11 +274,6 @@ def test_ctrl_c_with_two_workers_exits_130_without_traceback_and_a_rerun_finishe
     assert temp_leftovers(out) == []
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "reported bug (intermittent): the worker processes get the terminal's SIGINT too; one between "
-    "tasks or still starting prints a KeyboardInterrupt traceback ('Process LokyProcess-N: Traceback', "
-    "'<frozen runpy>' imports); srio/parallel.py should make its workers ignore SIGINT (the parent "
-    "handles Ctrl-C)"))
 def test_ctrl_c_shows_no_worker_traceback(many_pages, tmp_path):
     """Ctrl-C right after the first tiles appear, a few times: no worker may print a traceback."""
     for attempt in range(4):

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, RECIPE, assert_no_traceback, copy_workspace, manga_like, run_cli, write_cv
+from robust_helpers import PROJECT, RECIPE, assert_no_traceback, copy_workspace, manga_like, run_cli, write_cv
 
 from srio.console import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
 from srio.manifest import read_jsonl

@@ -132,3 +132,20 @@ def test_16bit_rgba_png_records_alpha_composited(tmp_path):
     arr, info = read_image(tmp_path / "a16.png")
     assert info.bit_depth == 16 and info.alpha_composited
     assert arr[6, 0].tolist() == [255, 255, 255] and arr[0, 0, 0] == round(30000 * 255 / 65535)
+
+
+def _sigint_ignored(_):
+    import signal
+
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_parallel_workers_ignore_sigint_and_the_parent_handler_is_restored():
+    import signal
+
+    from srio.parallel import parallel_map
+
+    before = signal.getsignal(signal.SIGINT)
+    assert all(parallel_map(_sigint_ignored, range(8), jobs=2, backend="loky"))
+    assert signal.getsignal(signal.SIGINT) is before
+    assert list(parallel_map(_sigint_ignored, range(2), jobs=1)) == [False, False]

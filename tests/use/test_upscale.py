@@ -102,3 +102,17 @@ def test_bad_model_files_are_refused_clearly(tmp_path):
     save_file({"a.weight": torch.zeros(2)}, str(weird))
     with pytest.raises(ModelFileError, match="architecture"):
         load_model(weird)
+
+
+def test_output_paths_mirror_folders_and_never_collide(tmp_path):
+    from pathlib import Path
+
+    from train.upscale import output_paths
+
+    found = [(Path("in/ch1/001.png"), Path("ch1/001.png")), (Path("in/ch2/001.png"), Path("ch2/001.png")),
+             (Path("in/a.png"), Path("a.png")), (Path("in/a.jpg"), Path("a.jpg"))]
+    targets = output_paths(found, tmp_path)
+    assert targets == [tmp_path / "ch1/001.png", tmp_path / "ch2/001.png", tmp_path / "a.png.png",
+                       tmp_path / "a.jpg.png"]
+    with pytest.raises(ValueError, match="several inputs"):
+        output_paths([(Path("x/a.png"), Path("a.png")), (Path("y/a.png"), Path("a.png"))], tmp_path)
