@@ -29,132 +29,36 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 DATA = [sys.executable, "-c", "from cli.data import main; main()"]
 TRAIN = [sys.executable, "-c", "from cli.train import main; main()"]
 
-SMALL_RRDB = [
-    "--set",
-    "model.options.num_block=3",
-    "--set",
-    "model.options.num_feat=32",
-    "--gt-size",
-    "128",
-    "--batch-size",
-    "8",
-    "--workers",
-    "0",
-]
-# name -> (seed, recipe, store format, [(preset, extra sr-train args)], eval scales note)
+SMALL_RRDB = ["--set", "model.options.num_block=3", "--set", "model.options.num_feat=32",
+              "--gt-size", "128", "--batch-size", "8", "--workers", "0"]
+NO_MILESTONE = ["--set", "optim.milestones=[100000]"]  # a constant learning rate at these budgets
+
+
+def budget(iters: int, every: int | None = None) -> list[str]:
+    """Iterations, validated and checkpointed every ``every`` (default: at the end)."""
+    every = every or iters
+    return ["--iters", str(iters), "--val-every", str(every), "--ckpt-every", str(every)]
+
+
+def rrdb_two_stages(psnr: str, gan: str, psnr_iters: int, gan_iters: int) -> list[tuple[str, list[str]]]:
+    """A small RRDBNet PSNR stage, then its GAN stage without the perceptual loss (no VGG weights)."""
+    return [(psnr, [*SMALL_RRDB, *budget(psnr_iters, psnr_iters // 2), *NO_MILESTONE]),
+            (gan, [*SMALL_RRDB, *budget(gan_iters), "--set", "loss.perceptual_weight=0.0", *NO_MILESTONE])]
+
+
+# name -> seed document, recipe, store format, [(preset, extra sr-train args)]
 SYSTEMS: dict[str, dict] = {
-    "seed000_manga": {
-        "seed": "000",
-        "recipe": "rawkuma_like",
-        "store": "lmdb",
-        "stages": [
-            (
-                "manga_x4",
-                [
-                    *SMALL_RRDB,
-                    "--iters",
-                    "600",
-                    "--val-every",
-                    "300",
-                    "--ckpt-every",
-                    "300",
-                    "--set",
-                    "optim.milestones=[1000]",
-                ],
-            ),
-            (
-                "manga_x4_gan",
-                [
-                    *SMALL_RRDB,
-                    "--iters",
-                    "60",
-                    "--val-every",
-                    "60",
-                    "--ckpt-every",
-                    "60",
-                    "--set",
-                    "loss.perceptual_weight=0.0",
-                    "--set",
-                    "optim.milestones=[1000]",
-                ],
-            ),
-        ],
-    },
-    "seed001_srcnn": {
-        "seed": "001",
-        "recipe": "srcnn_bicubic_x2",
-        "store": "hdf5",
-        "stages": [
-            ("srcnn_x2", ["--iters", "400", "--workers", "0", "--val-every", "200", "--ckpt-every", "200"])
-        ],
-    },
-    "seed001_msrcnn": {
-        "seed": "001",
-        "recipe": "srcnn_bicubic_x2",
-        "store": "hdf5",
-        "stages": [
-            ("msrcnn_x2", ["--iters", "400", "--workers", "0", "--val-every", "200", "--ckpt-every", "200"])
-        ],
-    },
-    "seed002_srresnet8_wgangp": {
-        "seed": "002",
-        "recipe": "bicubic_x4",
-        "store": "lmdb",
-        "stages": [
-            (
-                "srresnet8_wgangp_x4",
-                [
-                    "--iters",
-                    "200",
-                    "--batch-size",
-                    "8",
-                    "--workers",
-                    "0",
-                    "--val-every",
-                    "200",
-                    "--ckpt-every",
-                    "200",
-                ],
-            )
-        ],
-    },
-    "seed003_realesrgan": {
-        "seed": "003/004",
-        "recipe": "realesrgan_x4",
-        "store": "lmdb",
-        "stages": [
-            (
-                "esrgan_x4_psnr",
-                [
-                    *SMALL_RRDB,
-                    "--iters",
-                    "600",
-                    "--val-every",
-                    "300",
-                    "--ckpt-every",
-                    "300",
-                    "--set",
-                    "optim.milestones=[1000]",
-                ],
-            ),
-            (
-                "esrgan_x4_gan",
-                [
-                    *SMALL_RRDB,
-                    "--iters",
-                    "60",
-                    "--val-every",
-                    "60",
-                    "--ckpt-every",
-                    "60",
-                    "--set",
-                    "loss.perceptual_weight=0.0",
-                    "--set",
-                    "optim.milestones=[1000]",
-                ],
-            ),
-        ],
-    },
+    "seed000_manga": {"seed": "000", "recipe": "rawkuma_like", "store": "lmdb",
+                      "stages": rrdb_two_stages("manga_x4", "manga_x4_gan", 600, 60)},
+    "seed001_srcnn": {"seed": "001", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
+                      "stages": [("srcnn_x2", ["--workers", "0", *budget(400, 200)])]},
+    "seed001_msrcnn": {"seed": "001", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
+                       "stages": [("msrcnn_x2", ["--workers", "0", *budget(400, 200)])]},
+    "seed002_srresnet8_wgangp": {"seed": "002", "recipe": "bicubic_x4", "store": "lmdb",
+                                 "stages": [("srresnet8_wgangp_x4",
+                                             ["--batch-size", "8", "--workers", "0", *budget(200)])]},
+    "seed003_realesrgan": {"seed": "003/004", "recipe": "realesrgan_x4", "store": "lmdb",
+                           "stages": rrdb_two_stages("esrgan_x4_psnr", "esrgan_x4_gan", 300, 30)},
 }
 
 
