@@ -111,7 +111,8 @@ def degrade_tiles(
     summary = DegradeSummary(out_dir=out, recipe=recipe.name, recipe_hash=recipe.hash, seed=seed,
                              total=len(tiles))
     done = _done_keys(out)
-    todo = [(t["key"], t.get("file") or f"{t['key']}.png") for t in tiles if t["key"] not in done]
+    todo = [(t["key"], t.get("file") or f"{t['key']}.png", t.get("sha256")) for t in tiles
+            if t["key"] not in done]
     summary.already_done = len(tiles) - len(todo)
     n_jobs = resolve_jobs(jobs)
     size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (n_jobs * 4)) if todo else 1))
@@ -221,14 +222,14 @@ class _ChunkTask:
         self.seed = seed
         self.png_level = png_level
 
-    def __call__(self, chunk: list[tuple[str, str]]) -> dict[str, Any]:
+    def __call__(self, chunk: list[tuple[str, str, str | None]]) -> dict[str, Any]:
         records: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         timings: dict[str, list[float]] = {}
-        for key, file in chunk:
+        for key, file, sha256 in chunk:
             try:
                 records.append(degrade_one(self.tiles_dir, self.out_dir, self.recipe, self.seed,
-                                           self.png_level, key, file, timings))
+                                           self.png_level, key, file, timings, sha256))
             except OSError as err:
                 if err.errno == errno.ENOSPC:
                     raise
@@ -249,21 +250,29 @@ def degrade_one(
     key: str,
     file: str,
     timings: dict[str, list[float]] | None = None,
+    expected_sha256: str | None = None,
 ) -> dict[str, Any]:
-    """Read one HR tile, degrade it, write its LR PNG atomically and return its log record."""
+    """Read one HR tile, degrade it, write its LR PNG atomically and return its log record.
+
+    ``expected_sha256`` (from tiles.jsonl) refuses a tile file that changed since it was tiled.
+    """
     check_key(key)  # the key names the LR file: no path separators, no dots
     try:
         hr_path = inside(tiles_dir, file)
     except ValueError as err:
         raise ValueError(f"tile {key}: {err}") from None
     data = hr_path.read_bytes()
+    hr_sha256 = sha256_bytes(data)
+    if expected_sha256 and hr_sha256 != expected_sha256:
+        raise ValueError(f"tile {key}: {hr_path} changed since it was tiled (its sha256 differs from "
+                         "tiles.jsonl); restore it or rerun sr-data tile into a new folder")
     hr = decode_png(data, str(hr_path))
     lr, plan = recipe.plan_and_apply(hr, key, seed, timings)
     lr_bytes = write_png(Path(out_dir) / f"{key}.png", lr, png_level)
     record = {
         "key": key,
         "hr_file": file,
-        "hr_sha256": sha256_bytes(data),
+        "hr_sha256": hr_sha256,
         "lr_sha256": sha256_bytes(lr_bytes),
         "recipe": recipe.name,
         "recipe_hash": recipe.hash,

@@ -148,11 +148,12 @@ def evaluate(
             except ImageError as err:
                 result.skipped.append(str(err))
                 continue
+            if min(hr.shape[:2]) < 4 * s:
+                result.skipped.append(f"{path}: too small for x{s} ({hr.shape[1]} x {hr.shape[0]} pixels; "
+                                      f"at least {4 * s} per side)")
+                continue
             hr = modcrop(hr, s)
             h, w = hr.shape[:2]
-            if min(h, w) < 4 * s:
-                result.skipped.append(f"{path}: too small for x{s} ({w} x {h})")
-                continue
             lr, plan = rec.plan_and_apply(hr, key, seed)
             records.append({"image": rel, "key": key, "scale": s, "recipe": rec.name,
                             "recipe_hash": rec.hash, "plan": plan})

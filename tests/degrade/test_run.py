@@ -249,3 +249,19 @@ def test_replay_rebuilds_the_same_pixels_as_written(tiles_dir, tmp_path):
     for r in read_jsonl(out / LOG_NAME):
         lr = apply_plan(read_png(tiles_dir / r["hr_file"]), r["steps"])
         assert np.array_equal(lr, read_png(out / f"{r['key']}.png"))
+
+
+def test_a_tile_changed_since_tiling_is_refused_with_its_name(tmp_path):
+    from srio.images import read_png, write_png
+    from tiling.run import TileOptions, tile_pages
+    from tiling.synthetic import write_manga_pages
+
+    write_manga_pages(tmp_path / "pages", count=1, height=400, width=300)
+    tile_pages([tmp_path / "pages"], tmp_path / "tiles", TileOptions(size=96, jobs=1))
+    tiles = sorted((tmp_path / "tiles").glob("*.png"))
+    changed = tiles[0]
+    write_png(changed, 255 - read_png(changed))  # still a valid PNG of the right size
+    summary = degrade_tiles(tmp_path / "tiles", "bicubic_x2", tmp_path / "lr", jobs=1)
+    assert summary.made == len(tiles) - 1 and len(summary.errors) == 1
+    error = summary.errors[0]
+    assert error["key"] == changed.stem and "changed since it was tiled" in error["error"]

@@ -58,3 +58,9 @@ def test_eval_of_a_scale1_model_on_a_down_up_recipe(tmp_path):
     result = evaluate(tmp_path / "m.safetensors", [tmp_path / "img.png"], "srcnn_bicubic_x2",
                       out_dir=tmp_path / "eval")
     assert result.scales == [2] and len(result.scores[(2, "model")]) == 1
+
+
+def test_eval_skips_a_tiny_image_and_names_its_real_size(tmp_path):
+    write_png(tmp_path / "tiny.png", np.zeros((1, 1), np.uint8))
+    result = evaluate(None, [tmp_path / "tiny.png"], "bicubic_x2", out_dir=tmp_path / "eval")
+    assert len(result.skipped) == 1 and "1 x 1 pixels" in result.skipped[0]
