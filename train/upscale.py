@@ -184,18 +184,22 @@ def adapt_and_upscale(
     if pre_upsample and loaded.pre_upsample > 1:
         h, w = img.shape[:2]
         img = bicubic_upscale(img, (w * loaded.pre_upsample, h * loaded.pre_upsample))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return upscale_array(loaded, x, tile, overlap, device, half)
+
+    def run_gray(gray: np.ndarray) -> np.ndarray:
+        return run(gray[:, :, None])[:, :, 0]
+
     want = loaded.in_channels
     if img.ndim == 2:
-        if want == 1:
-            return upscale_array(loaded, img[:, :, None], tile, overlap, device, half)[:, :, 0]
-        rgb = np.repeat(img[:, :, None], 3, axis=2)
-        return to_gray(upscale_array(loaded, rgb, tile, overlap, device, half))
+        return run_gray(img) if want == 1 else to_gray(run(np.repeat(img[:, :, None], 3, axis=2)))
     if want == 3:
-        return upscale_array(loaded, img, tile, overlap, device, half)
+        return run(img)
     if is_gray_content(img):
-        return upscale_array(loaded, to_gray(img)[:, :, None], tile, overlap, device, half)[:, :, 0]
+        return run_gray(to_gray(img))
     ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
-    y = upscale_array(loaded, ycc[:, :, :1], tile, overlap, device, half)[:, :, 0]
+    y = run_gray(ycc[:, :, 0])
     chroma = bicubic_upscale(ycc[:, :, 1:], (y.shape[1], y.shape[0]))
     return cv2.cvtColor(np.dstack([y, chroma]), cv2.COLOR_YCrCb2RGB)
 
