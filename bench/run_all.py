@@ -364,8 +364,8 @@ def main() -> None:
             (_, small, small_anon), (_, big, big_anon) = rss[1][stage], rss[many_pages][stage]
             print(f"| sr-data {stage} | {small:,.0f} MB | {big:,.0f} MB | {big / small:.2f} | "
                   f"{small_anon:,.0f} MB | {big_anon:,.0f} MB | {big_anon / max(1e-9, small_anon):.2f} |")
-        print("\n(Anonymous RSS leaves out file-backed pages: the LMDB shard `pack` writes through a memory "
-              "map counts in its RSS as reclaimable page cache.)")
+        print("\n(Anonymous RSS leaves out file-backed pages, such as mapped libraries and store shards, "
+              "which the kernel can reclaim.)")
         print(f"\n({time.perf_counter() - t0:.0f} s in all; load average now {os.getloadavg()[0]:.1f})")
         sys.stdout.flush()
 

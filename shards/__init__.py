@@ -1,6 +1,6 @@
 """The store format that `sr-data pack` writes and `sr-train` reads: shards, index, reader, verify.
 
-Store layout (format ``srkit-store``, version 1)
+Store layout (format ``srkit-store``, version 2)
 ================================================
 
 A store is a folder (``data.lmdb/`` or ``data.h5/``)::
@@ -14,12 +14,13 @@ A store is a folder (``data.lmdb/`` or ``data.h5/``)::
     progress.jsonl      only while a pack is unfinished: completed shards, for resuming
 
 ``index.json`` holds: ``format``, ``version``, ``backend`` (lmdb | hdf5), ``codec`` (raw | png),
-``hdf5_compression``, ``count``, ``scale`` (HR size / LR size), ``channels`` (1 gray, 3 RGB),
-``hr_shapes`` / ``lr_shapes`` ({"HxWxC": count}), ``payload_bytes``, ``file_bytes``, ``recipe``
-({name, hash}), ``split``, ``keys``, ``lineage``, ``sources`` and ``shards``: a list of
-{``file``, ``start``, ``count``, ``first_key``, ``last_key``, ``payload_bytes``, ``file_bytes``,
-``digest``}. Shard ``s`` holds the samples with global indices ``start .. start + count - 1``,
-whose keys are those lines of ``keys.txt``. All paths are relative to the store folder.
+``checksum`` ("xxh3_64"), ``hdf5_compression``, ``count``, ``scale`` (HR size / LR size),
+``channels`` (1 gray, 3 RGB), ``hr_shapes`` / ``lr_shapes`` ({"HxWxC": count}), ``payload_bytes``,
+``file_bytes``, ``recipe`` ({name, hash}), ``split``, ``keys``, ``lineage``, ``sources`` and
+``shards``: a list of {``file``, ``start``, ``count``, ``first_key``, ``last_key``,
+``payload_bytes``, ``file_bytes``, ``digest``}. Shard ``s`` holds the samples with global indices
+``start .. start + count - 1``, whose keys are those lines of ``keys.txt``. All paths are relative
+to the store folder.
 
 Train / validation split (``split`` in index.json)
 --------------------------------------------------
@@ -33,29 +34,30 @@ page), single keys are taken in the same hash order instead. ``split`` records `
 
 Records
 -------
-Every record stores the HR and LR images of one pair and the CRC32 (``zlib.crc32``) of each
-payload. Codec ``raw``: payloads are the pixels, uint8, C order, shape (H, W, C) (C = 1 for gray).
-Codec ``png``: payloads are PNG files (8-bit gray or RGB), the tile files' own bytes, never
-re-encoded. Images come back as (H, W) for gray and (H, W, 3) RGB (never BGR).
+Every record stores the HR and LR images of one pair and the 64-bit XXH3 checksum of each payload
+(``xxhash.xxh3_64_intdigest(payload)``, seed 0; the ``xxhash`` package on PyPI). Codec ``raw``:
+payloads are the pixels, uint8, C order, shape (H, W, C) (C = 1 for gray). Codec ``png``: payloads
+are PNG files (8-bit gray or RGB), the tile files' own bytes, never re-encoded. Images come back as
+(H, W) for gray and (H, W, 3) RGB (never BGR).
 
-LMDB shard: one entry per sample. Key: the sample key (ASCII, no dots). Value: a 48-byte header,
-then the HR payload, then the LR payload. Header (little-endian, ``struct`` format ``<4sBB2x10I``):
-magic ``b"SRP1"``, version (1), codec (0 raw, 1 png), 2 pad bytes, HR h, w, c, LR h, w, c,
-HR payload length, LR payload length, HR crc32, LR crc32. The entry ``.meta`` (a key no sample can
-have) is JSON describing the shard (shard number, start, count, first and last key, digest).
-Open with ``lmdb.open(path, readonly=True, lock=False)``.
+LMDB shard: one entry per sample. Key: the sample key (ASCII, no dots). Value: a 56-byte header,
+then the HR payload, then the LR payload. Header (little-endian, ``struct`` format ``<4sBB2x8I2Q``):
+magic ``b"SRP2"``, version (2), codec (0 raw, 1 png), 2 pad bytes, HR h, w, c, LR h, w, c, HR
+payload length, LR payload length (uint32 each), HR xxh3_64, LR xxh3_64 (uint64 each). The entry
+``.meta`` (a key no sample can have) is JSON describing the shard (shard number, start, count, first
+and last key, digest). Open with ``lmdb.open(path, readonly=True, lock=False)``.
 
 HDF5 shard (readable with plain ``h5py``); N samples::
 
     keys          (N,) fixed-length ASCII bytes ("S{L}")
     hr_shape      (N, 3) uint32  true (h, w, c) of each HR image
     lr_shape      (N, 3) uint32
-    hr_crc32      (N,) uint32    crc32 of each HR payload
-    lr_crc32      (N,) uint32
+    hr_xxh3_64    (N,) uint64    xxh3_64 of each HR payload
+    lr_xxh3_64    (N,) uint64
     hr, lr        codec raw: (N, H, W, C) uint8, chunks (1, H, W, C): one chunk per sample,
                   optional gzip / lzf compression. Images smaller than the dataset's H x W are
                   stored top-left, padded with 0: take ``f["hr"][i, :h, :w]`` with ``h, w, c =
-                  f["hr_shape"][i]``. The crc32 covers the unpadded (h, w, c) bytes.
+                  f["hr_shape"][i]``. The checksum covers the unpadded (h, w, c) bytes.
                   codec png: (N,) variable-length uint8 arrays holding PNG files
                   (``cv2.imdecode(f["hr"][i], cv2.IMREAD_UNCHANGED)``; OpenCV gives BGR for color).
     attributes    format, version, shard, codec, start, count, first_key, last_key, digest

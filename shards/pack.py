@@ -15,7 +15,6 @@ import os
 import signal
 import struct
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from shards.format import (
     INDEX_NAME,
     PROGRESS_NAME,
     Record,
+    checksum,
     raw_size,
     shape3,
 )
@@ -262,7 +262,7 @@ def _load(sample: Sample, codec: str, check_hashes: bool) -> Record:
             raise StageError(f"{path}: image is {found}, {DEGRADATIONS_NAME} says {shape}")
         payloads.append(payload)
     hp, lp = payloads
-    return Record(sample.key, codec, sample.hr_shape, sample.lr_shape, hp, lp, zlib.crc32(hp), zlib.crc32(lp))
+    return Record(sample.key, codec, sample.hr_shape, sample.lr_shape, hp, lp, checksum(hp), checksum(lp))
 
 
 def _records(samples: list[Sample], codec: str, check_hashes: bool, jobs: int) -> Iterator[Record]:
@@ -270,7 +270,7 @@ def _records(samples: list[Sample], codec: str, check_hashes: bool, jobs: int) -
         for s in samples:
             yield _load(s, codec, check_hashes)
         return
-    # Threads: file reads, sha256, crc32 and PNG decoding all release the GIL; map keeps the order.
+    # Threads: file reads, sha256, checksums and PNG decoding all release the GIL; map keeps the order.
     with ThreadPoolExecutor(jobs) as pool:
         step = 64 * jobs
         for lo in range(0, len(samples), step):

@@ -21,6 +21,7 @@ import numpy as np
 
 from shards.format import (
     BACKENDS,
+    CHECKSUM_NAME,
     CODECS,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -41,8 +42,11 @@ from srio.manifest import canonical_json
 
 DEFAULT_SHARD_SIZE = 1 << 30
 HDF5_COMPRESSIONS = (None, "gzip", "lzf")
-# Commit an LMDB write transaction every this many bytes or records: big transactions are fast.
-BATCH_BYTES = 64 << 20
+# Commit an LMDB write transaction every this many bytes or records. Small transactions are faster:
+# LMDB copies each value into malloc'ed pages and writes them at commit, and with ~1 MiB per commit
+# the allocator hands the same, already mapped memory back every time (measured: 60 us per 170 KB
+# record with 1 MiB commits, 125 us with 64 MiB commits, 116 us writing into the file's memory map).
+BATCH_BYTES = 1 << 20
 BATCH_RECORDS = 1024
 _MIB = 1 << 20
 
@@ -99,16 +103,17 @@ def _round_mib(n: int) -> int:
 
 
 class LmdbShardWriter:
-    """One LMDB environment (a folder with data.mdb and lock.mdb) written in large transactions.
+    """One LMDB environment (a folder with data.mdb and lock.mdb) written in ~1 MiB transactions.
 
     The map is sized from the totals when the caller knows them, and grown before each transaction
     from what the batch needs (and on MapFullError, as a last resort), so neither a blank first tile
     nor a bad estimate ever ends the pack.
 
-    Pages are written straight into the file's memory map (``writemap``: no second copy at commit,
-    several times faster for big values). The map's file space is reserved with ``posix_fallocate``
-    so a full disk is an OSError (ENOSPC) here rather than a SIGBUS later, and on close data.mdb is
-    cut back to the pages in use: no sparse map-sized file is left behind.
+    Pages go to the file with ``pwrite`` at each commit (no ``writemap``: faulting in the file's
+    memory map page by page costs twice as much here, and a full disk can then only surface as a
+    SIGBUS). The map's file space is reserved with ``posix_fallocate``, so a disk too small for the
+    shard fails at once with ENOSPC, and on close data.mdb is cut back to the pages in use: no
+    sparse map-sized file is left behind.
     """
 
     def __init__(self, path: Path, map_size: int | None = None):
@@ -134,21 +139,39 @@ class LmdbShardWriter:
     def _open(self, map_size: int | None) -> None:
         lmdb = self._lmdb
         size = _round_mib(max(map_size or 0, 16 * _MIB))
-        self.env = lmdb.open(str(self.path), map_size=size, subdir=True, writemap=True,
+        self.env = lmdb.open(str(self.path), map_size=size, subdir=True, writemap=False,
                              sync=False, metasync=False, readahead=False, meminit=True, max_dbs=0)
         self.psize = int(self.env.stat()["psize"])
         self._reserve(size)
-        self._batch: list[tuple[bytes, bytes]] = []
+        self._batch: list[tuple[bytes, tuple[bytes | memoryview, ...], int]] = []
         self._batch_bytes = 0
+        self._scratch = bytearray()
 
-    def put_value(self, key: bytes, value: bytes) -> None:
-        self._batch.append((key, value))
-        self._batch_bytes += len(value)
+    def put_value(self, key: bytes, *parts: bytes | memoryview) -> None:
+        """Queue the value ``b"".join(parts)`` under ``key``; written by the next transaction.
+
+        The parts are joined at write time into one reused buffer: joining into a new bytes object
+        per record costs a fresh allocation's page faults (measured 80 us for a 170 KB record against
+        15 us for the reused buffer).
+        """
+        size = sum(len(p) for p in parts)
+        self._batch.append((key, parts, size))
+        self._batch_bytes += size
         if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_RECORDS:
             self.flush()
 
     def _estimate_batch(self) -> int:
-        return lmdb_pages_needed((len(v) for _, v in self._batch), psize=self.psize) * self.psize
+        return lmdb_pages_needed((size for _, _, size in self._batch), psize=self.psize) * self.psize
+
+    def _joined(self, parts: tuple[bytes | memoryview, ...], size: int) -> memoryview:
+        if len(self._scratch) < size:
+            self._scratch = bytearray(size)
+        view = memoryview(self._scratch)[:size]
+        pos = 0
+        for part in parts:
+            view[pos:pos + len(part)] = part
+            pos += len(part)
+        return view
 
     def flush(self) -> None:
         if not self._batch:
@@ -165,8 +188,12 @@ class LmdbShardWriter:
         while True:
             try:
                 with self.env.begin(write=True) as txn:
-                    for key, value in self._batch:
-                        txn.put(key, value)
+                    for key, parts, size in self._batch:
+                        if len(parts) == 1:
+                            txn.put(key, parts[0])
+                            continue
+                        with self._joined(parts, size) as value:
+                            txn.put(key, value)
                 break
             except self._lmdb.MapFullError:
                 self._grow(_round_mib(int(self.env.info()["map_size"]) * 2))
@@ -216,7 +243,7 @@ class ShardWriter:
         self.keys: list[str] = []
         self.hr_shapes: list[tuple[int, int, int]] = []
         self.lr_shapes: list[tuple[int, int, int]] = []
-        self.crcs: list[tuple[int, int]] = []
+        self.sums: list[tuple[int, int]] = []
         self.payload_bytes = 0
         self._digest = hashlib.sha256()
         if backend == "lmdb":
@@ -230,16 +257,15 @@ class ShardWriter:
 
     def put(self, rec: Record) -> None:
         if self.backend == "lmdb":
-            self._lmdb.put_value(rec.key.encode("ascii"),
-                                 b"".join((rec.header(), rec.hr_payload, rec.lr_payload)))
+            self._lmdb.put_value(rec.key.encode("ascii"), rec.header(), rec.hr_payload, rec.lr_payload)
         else:
             self._h5.put(self.count, rec)
         self.keys.append(rec.key)
         self.hr_shapes.append(rec.hr_shape)
         self.lr_shapes.append(rec.lr_shape)
-        self.crcs.append((rec.hr_crc, rec.lr_crc))
+        self.sums.append((rec.hr_sum, rec.lr_sum))
         self.payload_bytes += rec.payload_bytes
-        self._digest.update(f"{rec.key} {rec.hr_crc:08x} {rec.lr_crc:08x}\n".encode("ascii"))
+        self._digest.update(f"{rec.key} {rec.hr_sum:016x} {rec.lr_sum:016x}\n".encode("ascii"))
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -257,7 +283,7 @@ class ShardWriter:
             self._lmdb.close()
             file_bytes = (self.path / "data.mdb").stat().st_size
         else:
-            self._h5.finish(meta, self.keys, self.hr_shapes, self.lr_shapes, self.crcs)
+            self._h5.finish(meta, self.keys, self.hr_shapes, self.lr_shapes, self.sums)
             file_bytes = self.path.stat().st_size
         meta.update(payload_bytes=self.payload_bytes, file_bytes=file_bytes)
         return meta
@@ -342,7 +368,7 @@ class _Hdf5Pixels:
             rows.clear()
         self._pending_start = start + count
 
-    def finish(self, meta: dict[str, Any], keys: list[str], hr_shapes, lr_shapes, crcs) -> None:
+    def finish(self, meta: dict[str, Any], keys: list[str], hr_shapes, lr_shapes, sums) -> None:
         n = len(keys)
         self._flush_pending()
         for ds in self.ds.values():
@@ -354,9 +380,9 @@ class _Hdf5Pixels:
                                  **opts)
         self.file.create_dataset("lr_shape", data=np.array(lr_shapes, dtype=np.uint32).reshape(n, 3),
                                  **opts)
-        crc = np.array(crcs, dtype=np.uint32).reshape(n, 2)
-        self.file.create_dataset("hr_crc32", data=crc[:, 0], **opts)
-        self.file.create_dataset("lr_crc32", data=crc[:, 1], **opts)
+        both = np.array(sums, dtype=np.uint64).reshape(n, 2)
+        self.file.create_dataset(f"hr_{CHECKSUM_NAME}", data=both[:, 0], **opts)
+        self.file.create_dataset(f"lr_{CHECKSUM_NAME}", data=both[:, 1], **opts)
         for name, value in meta.items():
             self.file.attrs[name] = "" if value is None else value
         self.file.close()
@@ -409,6 +435,7 @@ def write_index(out: Path, *, backend: str, codec: str, scale: int, shards: list
         "version": FORMAT_VERSION,
         "backend": backend,
         "codec": codec,
+        "checksum": CHECKSUM_NAME,
         "hdf5_compression": hdf5_compression if backend == "hdf5" else None,
         "count": len(keys),
         "scale": int(scale),

@@ -1,4 +1,4 @@
-"""Content hashes recorded in manifests (sha256, the lineage hash) and checksums (CRC32)."""
+"""Content hashes recorded in manifests (sha256 of files and bytes)."""
 
 from __future__ import annotations
 
