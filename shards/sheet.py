@@ -24,7 +24,8 @@ def summary_rows(store: Store) -> list[tuple[str, str]]:
     rows = [
         ("store", str(store.path)),
         ("format", f"{idx['backend']} (version {idx['version']}), codec {idx['codec']}"
-                   + (f", {idx['hdf5_compression']}" if idx.get("hdf5_compression") else "")),
+                   + (f", {idx['hdf5_compression']}" if idx.get("hdf5_compression") else "")
+                   + f", checksums {idx.get('checksum', '?')}"),
         ("samples", f"{len(store):,}"),
         ("shards", f"{len(store.shard_ranges)}"),
         ("payload", f"{idx['payload_bytes'] / 1e6:,.1f} MB (files {idx['file_bytes'] / 1e6:,.1f} MB)"),

@@ -122,6 +122,7 @@ def test_inspect_writes_sheet(workspace, tmp_path: Path):
     sheet = tmp_path / "sheet.png"
     result = runner.invoke(app, ["inspect", str(root / "data.lmdb"), "--n", "4", "--out", str(sheet)])
     assert result.exit_code == 0, result.output
+    assert "checksums xxh3_64" in " ".join(result.output.split())
     img = cv2.imread(str(sheet), cv2.IMREAD_UNCHANGED)
     assert img is not None and img.ndim == 2 and img.shape[1] > 2 * 2 * 32
     result = runner.invoke(app, ["inspect", str(root / "nothing")])
