@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -120,3 +122,53 @@ def warn(message: str) -> None:
 
 def is_interactive() -> bool:
     return sys.stderr.isatty()
+
+
+class DeferredInterrupt:
+    """Ctrl-C that waits for a safe point: ``with DeferredInterrupt() as stop:`` ... ``stop.check()``
+    (or ``install()`` ... ``restore()`` around a loop).
+
+    The first SIGINT only sets ``requested``; ``check()`` then raises KeyboardInterrupt where the
+    caller's state is whole (a trainer: between iterations, so the checkpoint it saves is exactly
+    iteration N, not weights already stepped to N + 1). A second SIGINT raises at once and sets
+    ``forced``: the state may be half-updated and must not be saved. Outside the main thread, or when
+    SIGINT is ignored (``nohup``), nothing changes.
+    """
+
+    def __init__(self, message: str = "stopping at the next safe point (Ctrl-C again to stop at once)"):
+        self.message = message
+        self.requested = False
+        self.forced = False
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def __enter__(self) -> DeferredInterrupt:
+        return self.install()
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+        sys.stderr.write(f"\n{self.message}\n")
+
+    def check(self, requested: bool | None = None) -> None:
+        """Raise KeyboardInterrupt if a stop was asked (``requested`` overrides: e.g. any rank asked)."""
+        if self.requested if requested is None else requested:
+            self.requested = True
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()

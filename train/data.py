@@ -13,6 +13,7 @@ the training device, on the whole batch (``to_device``).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -149,7 +150,14 @@ def make_loader(spec: StreamSpec, workers: int, pin_memory: bool,
     """
     return DataLoader(PairStream(spec), batch_size=spec.batch_size, num_workers=workers,
                       pin_memory=pin_memory, persistent_workers=False, generator=generator,
-                      prefetch_factor=4 if workers > 0 else None)
+                      prefetch_factor=4 if workers > 0 else None,
+                      worker_init_fn=_ignore_ctrl_c if workers > 0 else None)
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    # A terminal's Ctrl-C reaches the workers too; the trainer finishes its iteration (which may need
+    # more batches) before it stops, then shuts the workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def to_device(lr: torch.Tensor, hr: torch.Tensor, device: torch.device, generator: torch.Generator,

@@ -3,7 +3,9 @@
 Stage ``psnr``: pixel loss only. Stage ``gan``: pixel (+ perceptual) + adversarial loss for the
 generator, then a discriminator step on the same batch (generator output detached). Everything that
 shapes the run (weights, EMA, optimizers, loss scaler, every RNG, the data position) goes into the
-checkpoints, so an interrupted run resumed with ``--resume`` ends with the same weights.
+checkpoints, so an interrupted run resumed with ``--resume`` ends with the same weights. A Ctrl-C
+takes effect between iterations (``srio.console.DeferredInterrupt``), so the checkpoint it leaves is
+a whole iteration.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import torch
 
-from srio.console import console, warn
+from srio.console import DeferredInterrupt, console, warn
 from srio.files import atomic_write_text
 from srio.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
 from train import checkpoint as ckpt
@@ -185,6 +187,9 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
     sums: dict[str, float] = {}
     wait = busy = 0.0
     bad_in_row = 0
+    saved_at = start
+    stop = DeferredInterrupt("Ctrl-C: finishing this iteration, then saving a checkpoint "
+                             "(Ctrl-C again to stop at once, without saving)").install()
     try:
         for it in range(start + 1, min(cfg.train.iters, stop_at or cfg.train.iters) + 1):
             t_start = time.perf_counter()
@@ -252,13 +257,23 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
                 validate(it)
             if main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
                 save(it)
+                saved_at = it
+            # The one place a Ctrl-C takes effect: iteration ``it`` is complete on every rank (they stop
+            # together), so the checkpoint saved below is exactly ``it`` and a resume replays nothing.
+            stop.check(not dist.all_true(not stop.requested, info, device))
     except KeyboardInterrupt:
-        if main and result.iterations > start:
+        if main and stop.forced:
+            console.print(f"stopped at once, without saving; rerun the same command to continue from the "
+                          f"last checkpoint (iteration {saved_at})")
+        elif main and result.iterations > saved_at:
             save(result.iterations)
             console.print(f"saved a checkpoint at iteration {result.iterations}; rerun the same command to "
                           "continue")
+        elif main and result.iterations > start:
+            console.print(f"checkpoint at iteration {saved_at} saved; rerun the same command to continue")
         raise
     finally:
+        stop.restore()
         if progress is not None:
             progress.stop()
         del data_iter

@@ -149,3 +149,49 @@ def test_parallel_workers_ignore_sigint_and_the_parent_handler_is_restored():
     assert all(parallel_map(_sigint_ignored, range(8), jobs=2, backend="loky"))
     assert signal.getsignal(signal.SIGINT) is before
     assert list(parallel_map(_sigint_ignored, range(2), jobs=1)) == [False, False]
+
+
+def test_deferred_interrupt_waits_for_check_and_a_second_press_is_immediate():
+    import os
+    import signal
+
+    from srio.console import DeferredInterrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    with DeferredInterrupt("deferred") as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # handled before os.kill returns: no exception here
+        assert stop.requested and not stop.forced
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert stop.forced
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+    assert signal.getsignal(signal.SIGINT) is before
+    quiet = DeferredInterrupt()
+    quiet.check(False)
+    with pytest.raises(KeyboardInterrupt):
+        quiet.check(True)  # e.g. another rank asked to stop
+
+
+def test_deferred_interrupt_leaves_an_ignored_sigint_and_other_threads_alone():
+    import signal
+    import threading
+
+    from srio.console import DeferredInterrupt
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with DeferredInterrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    seen = []
+
+    def in_thread():
+        with DeferredInterrupt():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [previous]

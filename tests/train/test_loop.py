@@ -197,3 +197,45 @@ def test_more_readers_than_samples_is_refused(manga_dev_pages, tmp_path):
     store = build_store(tmp_path / "few.lmdb", manga_dev_pages, tile=128, per_page=1, val_fraction=0.3)
     with pytest.raises(TrainError, match="training samples for 8 readers"):
         train(tiny(tmp_path / "f", data={"workers": 8}, train={"iters": 1}), store, quiet=True)
+
+
+def _ctrl_c_after_step(monkeypatch, call: int, presses: int) -> None:
+    """``presses`` SIGINTs to this process right after optimizer step number ``call``: the moment a
+    Ctrl-C used to leave the weights one step ahead of the iteration count it saved."""
+    import os
+    import signal
+
+    import train.loop as loop
+
+    real_step = loop.step
+    calls = []
+
+    def step_then_sigint(*args, **kwargs):
+        ok = real_step(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == call:
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+        return ok
+
+    monkeypatch.setattr(loop, "step", step_then_sigint)
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_ctrl_c_mid_iteration_resumes_to_the_same_weights(manga_store, tmp_path, monkeypatch, twice):
+    extra = {"train": {"iters": 6, "ckpt_every": 2}}
+    straight = train(tiny(tmp_path / "a", **extra), manga_store, quiet=True)
+    _ctrl_c_after_step(monkeypatch, call=3, presses=2 if twice else 1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path / "b", **extra), manga_store, quiet=True)
+    monkeypatch.undo()
+    from train.checkpoint import latest
+
+    # once: iteration 3 is finished, then saved; twice: stopped at once, the last save is iteration 2
+    saved = latest(tmp_path / "b" / "checkpoints")
+    assert saved.name == ("iter_00000002.pt" if twice else "iter_00000003.pt")
+    resume = {"train": {"iters": 6, "ckpt_every": 2, "resume": "auto"}}
+    rest = train(tiny(tmp_path / "b", **resume), manga_store, quiet=True)
+    assert rest.iterations == 6
+    for key, value in straight.generator_state.items():
+        assert torch.equal(value, rest.generator_state[key]), key

@@ -60,6 +60,34 @@ def test_end_to_end_subprocess(manga_store, tmp_path):
     assert f"sr-train upscale {run / 'model.safetensors'} PAGE.png" in flat(done.stderr)
 
 
+def test_ctrl_c_to_the_whole_group_with_loader_workers(manga_store, tmp_path):
+    # A terminal's Ctrl-C reaches the DataLoader workers too: they must live until the trainer has
+    # finished its iteration and saved, and nobody prints a traceback.
+    import os
+    import signal
+    import time
+
+    from train.checkpoint import latest
+
+    run = tmp_path / "runs" / "grp"
+    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+           "--out", str(run), "--set", "data.val_max=1", "--set", "data.workers=2", "--ckpt-every", "100000",
+           "--log-every", "1", "--set", "train.grad_accum=32"]  # more batches per iteration than in flight
+    proc = subprocess.Popen([*cmd, "--iters", "100000"], stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            start_new_session=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and metrics.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "finishing this iteration" in flat(err), err[-2000:]
+    saved = latest(run / "checkpoints")
+    assert saved is not None
+    assert f"saved a checkpoint at iteration {int(saved.stem.split('_')[1])}" in flat(err)
+
+
 def test_ctrl_c_saves_a_checkpoint_and_a_rerun_continues(manga_store, tmp_path):
     import signal
     import time
