@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from srio.console import StageError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -74,9 +76,14 @@ def parallel_map(
         import distributed
 
         address = os.environ.get("DASK_SCHEDULER_ADDRESS")
-        client = distributed.Client(address) if address else distributed.Client(
-            n_workers=n, threads_per_worker=1, processes=True
-        )
+        try:
+            client = distributed.Client(address) if address else distributed.Client(
+                n_workers=n, threads_per_worker=1, processes=True
+            )
+        except OSError as err:
+            raise StageError(f"cannot reach the Dask scheduler at {address or 'a new local cluster'} "
+                             f"({err}); start the scheduler, or unset DASK_SCHEDULER_ADDRESS to run a "
+                             "local cluster") from None
         try:
             with parallel_config(backend="dask"):
                 yield from Parallel(return_as="generator_unordered")(delayed(fn)(i) for i in items)

@@ -79,6 +79,14 @@ def test_same_bytes_for_one_and_two_jobs_and_reruns(tiles_dir, tmp_path):
     assert folder_bytes(a) == folder_bytes(b)
 
 
+def test_dask_backend_gives_the_same_bytes(tiles_dir, tmp_path):
+    pytest.importorskip("distributed")
+    a, b = tmp_path / "a", tmp_path / "b"
+    degrade_tiles(tiles_dir, "realesrgan_x2", a, jobs=1)
+    degrade_tiles(tiles_dir, "realesrgan_x2", b, jobs=2, backend="dask", chunk_size=3)
+    assert folder_bytes(a) == folder_bytes(b)
+
+
 def test_interrupted_run_resumes_to_the_same_bytes(tiles_dir, tmp_path, monkeypatch):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     degrade_tiles(tiles_dir, "rawkuma_like", whole)

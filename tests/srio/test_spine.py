@@ -195,3 +195,16 @@ def test_deferred_interrupt_leaves_an_ignored_sigint_and_other_threads_alone():
     thread.start()
     thread.join()
     assert seen == [previous]
+
+
+def test_an_unreachable_dask_scheduler_is_one_clear_error(monkeypatch):
+    pytest.importorskip("distributed")
+    import dask
+
+    from srio.console import StageError
+    from srio.parallel import parallel_map
+
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the discard port: nobody listens
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(StageError, match="127.0.0.1:9.*DASK_SCHEDULER_ADDRESS"):
+            list(parallel_map(abs, [1, 2], jobs=2, backend="dask"))

@@ -36,7 +36,8 @@ def test_skipped_inputs_give_exit_code_1_and_one_line_each(tmp_path, make_page, 
     assert "Traceback" not in result.output
 
 
-def test_usage_errors_exit_2_without_traceback(pages_dir, tmp_path):
+def test_usage_errors_exit_2_without_traceback(pages_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: import fails
     for args, words in [
         (["--edge", "wrap"], "--edge"),
         (["--backend", "dask"], "distributed"),

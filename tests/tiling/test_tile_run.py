@@ -190,6 +190,14 @@ def test_same_result_with_one_and_two_jobs(pages_dir, tmp_path):
     assert len(snapshot(one)) > 20
 
 
+def test_dask_backend_gives_the_same_bytes(pages_dir, tmp_path):
+    pytest.importorskip("distributed")
+    one, cluster = tmp_path / "one", tmp_path / "dask"
+    tile_pages([pages_dir], one, small(step=48, jobs=1))
+    tile_pages([pages_dir], cluster, small(step=48, jobs=2, backend="dask"))  # a local 2-process cluster
+    assert snapshot(cluster) == snapshot(one)
+
+
 def test_interrupted_run_finishes_to_the_same_bytes(pages_dir, tmp_path):
     ref = tmp_path / "ref"
     tile_pages([pages_dir], ref, small())
