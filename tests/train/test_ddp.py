@@ -50,3 +50,50 @@ def test_two_process_ddp_on_cpu(manga_store, tmp_path):
     run = tmp_path / "run"
     assert (run / "model.safetensors").is_file()  # rank 0 wrote the run folder, once
     assert len([r for r in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in r]) == 2
+
+
+CTRL_C_SCRIPT = textwrap.dedent("""
+    import json, os, signal, sys
+    import train.loop as loop
+    from train.config import resolve
+
+    store, out, dump = sys.argv[1:4]
+    rank = int(os.environ["RANK"])
+    real_step, calls = loop.step, []
+
+    def step(*args, **kwargs):  # only rank 1 gets a Ctrl-C, right after its 3rd optimizer step
+        ok = real_step(*args, **kwargs)
+        calls.append(1)
+        if rank == 1 and len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return ok
+
+    loop.step = step
+    cfg = resolve(overrides={
+        "model": {"arch": "compact", "options": {"num_feat": 8, "num_conv": 1}},
+        "data": {"gt_size": 32, "batch_size": 3, "workers": 0, "val_max": 2, "shuffle_buffer": 4},
+        "train": {"iters": 1000, "out": out, "log_every": 1, "ckpt_every": 1000}})
+    try:
+        loop.train(cfg, store, quiet=True)
+    except KeyboardInterrupt:
+        with open(os.path.join(dump, "rank%d.json" % rank), "w") as f:
+            json.dump({"steps": len(calls)}, f)
+        sys.exit(130)
+""")
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_iteration(manga_store, tmp_path):
+    import json
+
+    script = tmp_path / "ddp_ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+           str(script), str(manga_store), str(tmp_path / "run"), str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode != 0  # both ranks exit 130; torchrun reports the failure
+    steps = [json.loads((tmp_path / f"rank{r}.json").read_text())["steps"] for r in (0, 1)]
+    assert steps == [3, 3], done.stderr[-3000:]  # rank 0 did not start iteration 4 alone
+    saved = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("iter_*.pt"))
+    assert saved == ["iter_00000003.pt"]
