@@ -32,14 +32,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_ddp_on_cpu(manga_store, tmp_path):
-    script = tmp_path / "ddp_train.py"
-    script.write_text(SCRIPT)
+def torchrun_two(script_text: str, store, tmp_path) -> subprocess.CompletedProcess:
+    """Run a script on 2 CPU ranks with arguments (store, run folder, dump folder = tmp_path)."""
+    script = tmp_path / "ddp_script.py"
+    script.write_text(script_text)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-           str(script), str(manga_store), str(tmp_path / "run"), str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+           str(script), str(store), str(tmp_path / "run"), str(tmp_path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_two_process_ddp_on_cpu(manga_store, tmp_path):
+    done = torchrun_two(SCRIPT, manga_store, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
@@ -85,13 +90,7 @@ CTRL_C_SCRIPT = textwrap.dedent("""
 def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_iteration(manga_store, tmp_path):
     import json
 
-    script = tmp_path / "ddp_ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-           str(script), str(manga_store), str(tmp_path / "run"), str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    done = torchrun_two(CTRL_C_SCRIPT, manga_store, tmp_path)
     assert done.returncode != 0  # both ranks exit 130; torchrun reports the failure
     steps = [json.loads((tmp_path / f"rank{r}.json").read_text())["steps"] for r in (0, 1)]
     assert steps == [3, 3], done.stderr[-3000:]  # rank 0 did not start iteration 4 alone
