@@ -166,7 +166,8 @@ class DeferredInterrupt:
 
     def check(self, requested: bool | None = None) -> None:
         """Raise KeyboardInterrupt if a stop was asked (``requested`` overrides: e.g. any rank asked)."""
-        if self.requested if requested is None else requested:
+        asked = self.requested if requested is None else requested
+        if asked:
             self.requested = True
             raise KeyboardInterrupt
 
