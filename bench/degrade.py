@@ -29,18 +29,17 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image
+
+from srkit.core.images import encode_png, read_image, read_png, to_rgb, write_png
+from srkit.core.keys import tile_key
+from srkit.core.manifest import JsonlAppender
+from srkit.degrade.recipe import load_recipe
+from srkit.degrade.run import degrade_tiles
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-
-from degrade.recipe import load_recipe  # noqa: E402
-from degrade.run import degrade_tiles  # noqa: E402
-from srio.images import encode_png, read_image, read_png, to_rgb, write_png  # noqa: E402
-from srio.keys import tile_key  # noqa: E402
-from srio.manifest import JsonlAppender  # noqa: E402
 
 REAL = PROJECT.parent / "shared" / "data" / "real"
 SIZE = 400

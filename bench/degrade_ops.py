@@ -16,16 +16,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from srkit.core.images import read_image, to_gray
+from srkit.degrade.ops import OPS, Context, to_float, to_uint8
+from srkit.degrade.ops.resize import resize_image
+
 PROJECT = Path(__file__).resolve().parents[1]
-# bench/degrade.py would shadow the `degrade` package (the script's folder comes first on sys.path).
-sys.path.insert(0, str(PROJECT))
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from degrade.ops import OPS, Context, to_float, to_uint8  # noqa: E402
-from degrade.ops.resize import resize_image  # noqa: E402
-from srio.images import read_image, to_gray  # noqa: E402
 
 REAL = PROJECT.parent / "shared" / "data" / "real"
 SOURCES = ["anime/anime_miku_600.jpg", "anime/anime_chibi_720_rgba.png", "anime/screentone_tone.png",

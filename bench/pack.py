@@ -32,11 +32,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shards.pack import pack_store
-from shards.reader import open_store
-from srio.images import read_image, read_png, write_png
-from srio.keys import page_key, tile_key
-from srio.manifest import JsonlAppender, canonical_json
+from srkit.core.images import read_image, read_png, write_png
+from srkit.core.keys import page_key, tile_key
+from srkit.core.manifest import JsonlAppender, canonical_json
+from srkit.shards.pack import pack_store
+from srkit.shards.reader import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"

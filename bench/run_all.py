@@ -51,7 +51,6 @@ import cv2
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 REAL = PROJECT.parent / "shared" / "data" / "real"
 HEIGHT = 4800
 RECIPE = "rawkuma_like"
@@ -61,16 +60,8 @@ SMOKE_BATCH, SMOKE_GT = 8, 64
 
 
 def bench_module(name: str) -> ModuleType:
-    """A stage benchmark (bench/NAME.py) as a module; its name would clash with the stage packages."""
-    key = f"bench_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, PROJECT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    """A stage benchmark (bench/NAME.py) as a module: this script's folder is first on sys.path."""
+    return importlib.import_module(name)
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -107,7 +98,7 @@ def enlarged_pages(folder: Path, count: int) -> list[Path]:
 
 
 def child_env(threads: int = 1) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT), COLUMNS="200", OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, COLUMNS="200", OMP_NUM_THREADS=str(threads))
     env.pop("SRKIT_PACK_KILL_AFTER", None)
     return env
 
@@ -128,8 +119,9 @@ sys.argv[0] = {program!r}
 from {module} import main
 main()
 """
-IMPORTS = {"data": "import cli.data, tiling.run, degrade.run, shards.pack, shards.reader",
-           "train": "import cli.train, train.loop, torch"}
+IMPORTS = {"data": "import srkit.cli.data, srkit.tiling.run, srkit.degrade.run, srkit.shards.pack, "
+                   "srkit.shards.reader",
+           "train": "import srkit.cli.train, srkit.train.loop, torch"}
 
 
 def run_child(program: str, args: list[str], cwd: Path, threads: int = 1) -> tuple[float, float, float]:
@@ -171,7 +163,7 @@ def run_child(program: str, args: list[str], cwd: Path, threads: int = 1) -> tup
 def tile_floor(pages: list[Path]) -> float:
     """Candidate tiles per CPU second: decode the pages, PNG-encode every tile (level 1)."""
     bench_tile = bench_module("tile")
-    from tiling.grid import grid
+    from srkit.tiling.grid import grid
 
     floor = bench_tile.floor(pages, 1)["decode_encode"].cpu
     n = 0
@@ -184,8 +176,8 @@ def tile_floor(pages: list[Path]) -> float:
 def degrade_floor(tiles_dir: Path) -> float:
     """Tiles per CPU second: read the HR PNG, rawkuma_like's ops inline, write the LR PNG."""
     bench_degrade = bench_module("degrade")
-    from srio.images import encode_png, read_png
-    from tiling.manifest import kept_tiles
+    from srkit.core.images import encode_png, read_png
+    from srkit.tiling.manifest import kept_tiles
 
     paths = [tiles_dir / r["file"] for r in kept_tiles(tiles_dir)]
     with tempfile.TemporaryDirectory(prefix="floor-degrade-") as tmp:
@@ -210,7 +202,7 @@ def train_floor(scale: int, steps: int) -> float:
     """Samples per CPU second of forward + backward + Adam on in-memory tensors (the smoke model)."""
     import torch
 
-    from train.models import build_model
+    from srkit.train.models import build_model
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -236,13 +228,13 @@ def train_floor(scale: int, steps: int) -> float:
 
 
 def count_candidates(tiles_dir: Path) -> int:
-    from srio.manifest import read_jsonl
+    from srkit.core.manifest import read_jsonl
 
     return sum(1 for r in read_jsonl(tiles_dir / "tiles.jsonl") if r.get("type") == "tile")
 
 
 def count_kept(tiles_dir: Path) -> int:
-    from tiling.manifest import kept_tiles
+    from srkit.tiling.manifest import kept_tiles
 
     return len(kept_tiles(tiles_dir))
 
@@ -269,7 +261,7 @@ def train_run(ws: Path, threads: int, iters: int) -> tuple[float, float]:
                                     "--log-every", str(max(1, iters // 5)), "--val-every", str(10 ** 9),
                                     "--ckpt-every", str(10 ** 9), "--device", "cpu", "--workers", "0",
                                     "--out", str(run_dir)], ws, threads=threads)
-    from srio.manifest import read_jsonl
+    from srkit.core.manifest import read_jsonl
 
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("kind") == "train"][1:]
     return float(np.mean([r["samples_per_s"] for r in rows])), rss

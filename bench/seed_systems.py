@@ -26,8 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
-DATA = [sys.executable, "-c", "from cli.data import main; main()"]
-TRAIN = [sys.executable, "-c", "from cli.train import main; main()"]
+DATA = [sys.executable, "-c", "from srkit.cli.data import main; main()"]
+TRAIN = [sys.executable, "-c", "from srkit.cli.train import main; main()"]
 
 SMALL_RRDB = ["--set", "model.options.num_block=3", "--set", "model.options.num_feat=32",
               "--gt-size", "128", "--batch-size", "8", "--workers", "0"]

@@ -30,13 +30,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+from srkit.core.images import encode_png, read_image, to_gray
+from srkit.tiling.grid import grid
+from srkit.tiling.run import TileOptions, tile_pages
+from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, rejection_reason, score_boxes
 
-from srio.images import encode_png, read_image, to_gray  # noqa: E402
-from tiling.grid import grid  # noqa: E402
-from tiling.run import TileOptions, tile_pages  # noqa: E402
-from tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, rejection_reason, score_boxes  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 REAL_MANGA = PROJECT.parent / "shared" / "data" / "real" / "manga"
 HEIGHT = 4800
@@ -139,11 +138,11 @@ def peak_rss_mb(pages: list[Path], out: Path, level: int) -> tuple[float, float]
     # VmHWM belongs to the new address space; ru_maxrss would carry this (forking) process's peak over.
     report = ("print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') "
               "if l.startswith('VmHWM')][0])")
-    run = ("import sys; from tiling.run import TileOptions, tile_pages;"
+    run = ("import sys; from srkit.tiling.run import TileOptions, tile_pages;"
            f"tile_pages(sys.argv[2:], sys.argv[1], TileOptions(size={SIZE}, png_level={level}, jobs=1));")
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    env = dict(os.environ)
     peaks = []
-    for code in (run + report, "import tiling.run;" + report):
+    for code in (run + report, "import srkit.tiling.run;" + report):
         done = subprocess.run([sys.executable, "-c", code, str(out), *map(str, pages)], check=True, env=env,
                               capture_output=True, text=True)
         peaks.append(float(done.stdout.split()[-1]))

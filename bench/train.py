@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+
 REAL = ROOT.parent / "shared" / "data" / "real"
 
 ARCHS = {"compact": {"num_feat": 64, "num_conv": 16}, "compact_small": {"num_feat": 32, "num_conv": 8},
@@ -35,7 +34,7 @@ ARCHS = {"compact": {"num_feat": 64, "num_conv": 16}, "compact_small": {"num_fea
 
 
 def dev_pages() -> list[np.ndarray]:
-    from srio.images import read_image
+    from srkit.core.images import read_image
 
     manifest = REAL / "MANIFEST.tsv"
     if manifest.exists():
@@ -43,14 +42,14 @@ def dev_pages() -> list[np.ndarray]:
             rows = [r for r in csv.DictReader(f, delimiter="\t")
                     if r["role"] == "dev" and r["file"].startswith("manga/")]
         return [read_image(REAL / r["file"], color="gray")[0] for r in rows]
-    from tiling.synthetic import manga_page
+    from srkit.tiling.synthetic import manga_page
 
     return [manga_page(seed=s) for s in range(3)]
 
 
 def build_store(out: Path, tile: int = 400) -> Path:
-    from shards.writer import write_store
-    from srio.keys import tile_key
+    from srkit.core.keys import tile_key
+    from srkit.shards.writer import write_store
 
     tiles = []
     for n, page in enumerate(dev_pages()):
@@ -58,7 +57,7 @@ def build_store(out: Path, tile: int = 400) -> Path:
             for x in range(0, page.shape[1] - tile + 1, tile):
                 tiles.append((tile_key(f"page{n}", y, x), np.ascontiguousarray(page[y:y + tile, x:x + tile])))
     try:
-        from degrade.recipe import load_recipe
+        from srkit.degrade.recipe import load_recipe
 
         recipe = load_recipe("rawkuma_like")
         pairs = [(k, hr, recipe.plan_and_apply(hr, k, None)[0]) for k, hr in tiles]
@@ -70,8 +69,8 @@ def build_store(out: Path, tile: int = 400) -> Path:
 
 
 def loader_rate(store: Path, workers: int, batch: int, gt_size: int, batches: int) -> float:
-    from shards.reader import open_store
-    from train.data import StreamSpec, make_loader
+    from srkit.shards.reader import open_store
+    from srkit.train.data import StreamSpec, make_loader
 
     with open_store(store) as s:
         spec = StreamSpec(str(store), tuple(int(i) for i in s.train_indices), tuple(s.shard_ranges), s.scale,
@@ -87,9 +86,9 @@ def loader_rate(store: Path, workers: int, batch: int, gt_size: int, batches: in
 
 def train_rate(store: Path, arch: str, device: str, iters: int, batch: int, gt_size: int, workers: int,
                out: Path) -> tuple[float, float]:
-    from srio.manifest import read_jsonl
-    from train.config import resolve
-    from train.loop import train
+    from srkit.core.manifest import read_jsonl
+    from srkit.train.config import resolve
+    from srkit.train.loop import train
 
     name = "compact" if arch.startswith("compact") else arch
     cfg = resolve(overrides={"model": {"arch": name, "options": ARCHS[arch]},

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from srio.console import EXIT_CODES_HELP, console, friendly_errors
+from srkit.core.console import EXIT_CODES_HELP, console, friendly_errors
 
 DEGRADE_HELP = (
     "Make the LR half of every training pair: degrade each kept HR tile of TILES/ with a recipe "
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         """List the shipped recipes with their one-line description."""
         if ctx.invoked_subcommand is not None:
             return
-        from recipes import shipped_recipes
+        from srkit.recipes import shipped_recipes
 
         rows = shipped_recipes()
         width = max(len(name) for name, _ in rows)
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., metavar="NAME|FILE", help="A shipped recipe name or a .toml file."),
     ) -> None:
         """Print a recipe (validated) with its comments; its content hash goes to stderr."""
-        from degrade.recipe import load_recipe
+        from srkit.degrade.recipe import load_recipe
 
         recipe = load_recipe(name)
         typer.echo(recipe.text, nl=not recipe.text.endswith("\n"))
@@ -88,14 +88,14 @@ def register(app: typer.Typer) -> None:
         png_level: int = typer.Option(1, "--png-level", help="PNG zlib level 0-9 of the LR tiles "
                                       "(lossless either way)."),
     ) -> None:
-        from degrade.recipe import load_recipe
-        from degrade.run import degrade_tiles
-        from srio.parallel import BackendUnavailable, check_backend
+        from srkit.core.parallel import BackendUnavailable, check_backend
+        from srkit.degrade.recipe import load_recipe
+        from srkit.degrade.run import degrade_tiles
 
         try:
             check_backend(backend)
         except BackendUnavailable as err:
-            from srio.console import UsageError
+            from srkit.core.console import UsageError
 
             raise UsageError(str(err)) from None
         loaded = load_recipe(recipe)
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
                                    show_default=False),
         jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers; 0 = all cores."),
     ) -> None:
-        from degrade.replay import replay_log
+        from srkit.degrade.replay import replay_log
 
         wanted = [k for item in keys or [] for k in item.split(",") if k]
         summary = replay_log(log, keys=wanted or None, tiles_dir=tiles, jobs=jobs, progress=True)
@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
         tiles: Path = typer.Option(None, "--tiles", help="HR tiles folder \\[default: the one in run.json].",
                                    show_default=False),
     ) -> None:
-        from degrade.preview import find_lr_dir, make_preview
+        from srkit.degrade.preview import find_lr_dir, make_preview
 
         lr_dir = lr if lr is not None else find_lr_dir("lr")
         path, shown = make_preview(lr_dir, n=n, out=out, tiles_dir=tiles)

@@ -15,12 +15,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from degrade.replay import read_run_info, resolve_log
-from srio.console import UsageError
-from srio.files import inside
-from srio.images import read_png, to_rgb, write_png
-from srio.keys import check_key
-from srio.manifest import read_jsonl
+from srkit.core.console import UsageError
+from srkit.core.files import inside
+from srkit.core.images import read_png, to_rgb, write_png
+from srkit.core.keys import check_key
+from srkit.core.manifest import read_jsonl
+from srkit.degrade.replay import read_run_info, resolve_log
 
 CROP = 192
 GAP = 8

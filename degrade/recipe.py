@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from degrade.ops import OPS, Context, SpecError, to_float, to_uint8
-from srio.console import UsageError
-from srio.manifest import canonical_json
-from srio.seeding import sample_rng, sample_seed
+from srkit.core.console import UsageError
+from srkit.core.manifest import canonical_json
+from srkit.core.seeding import sample_rng, sample_seed
+from srkit.degrade.ops import OPS, Context, SpecError, to_float, to_uint8
 
 TOP_KEYS = {
     "name": "a short name (also the default output folder lr/NAME/)",
@@ -289,7 +289,7 @@ def recipe_hash(data: dict[str, Any]) -> str:
 
 def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     """A shipped recipe by name (``rawkuma_like``) or a recipe file by path; RecipeError if invalid."""
-    import recipes
+    from srkit import recipes
 
     text_name = str(name_or_path)
     path = Path(name_or_path)

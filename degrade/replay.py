@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from degrade.recipe import apply_plan
-from degrade.run import LOG_NAME, RUN_NAME, shape3
-from srio.console import UsageError, make_progress
-from srio.files import inside
-from srio.hashing import sha256_bytes
-from srio.images import ImageError, decode_png, encode_png, read_png
-from srio.keys import check_key
-from srio.manifest import read_jsonl
-from srio.parallel import parallel_map
-from srio.versions import library_versions
+from srkit.core.console import UsageError, make_progress
+from srkit.core.files import inside
+from srkit.core.hashing import sha256_bytes
+from srkit.core.images import ImageError, decode_png, encode_png, read_png
+from srkit.core.keys import check_key
+from srkit.core.manifest import read_jsonl
+from srkit.core.parallel import parallel_map
+from srkit.core.versions import library_versions
+from srkit.degrade.recipe import apply_plan
+from srkit.degrade.run import LOG_NAME, RUN_NAME, shape3
 
 IDENTICAL = "identical"
 

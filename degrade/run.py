@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from degrade.recipe import Recipe, load_recipe
-from srio.console import UsageError, make_progress, warn
-from srio.files import atomic_write_text, inside, remove_stale_temps
-from srio.hashing import sha256_bytes
-from srio.images import channels, decode_png, write_png
-from srio.keys import check_key
-from srio.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
-from srio.parallel import parallel_map, resolve_jobs
-from srio.seeding import sample_seed
-from srio.versions import library_versions
+from srkit.core.console import UsageError, make_progress, warn
+from srkit.core.files import atomic_write_text, inside, remove_stale_temps
+from srkit.core.hashing import sha256_bytes
+from srkit.core.images import channels, decode_png, write_png
+from srkit.core.keys import check_key
+from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
+from srkit.core.parallel import parallel_map, resolve_jobs
+from srkit.core.seeding import sample_seed
+from srkit.core.versions import library_versions
+from srkit.degrade.recipe import Recipe, load_recipe
 
 RUN_NAME = "run.json"
 LOG_NAME = "degradations.jsonl"
@@ -87,7 +87,7 @@ def degrade_tiles(
     Raises UsageError for a missing tiles manifest or an output folder made with another recipe or
     seed; bad tiles are listed in the summary (and ``errors.jsonl``) and do not stop the run.
     """
-    from tiling.manifest import kept_tiles, manifest_path
+    from srkit.tiling.manifest import kept_tiles, manifest_path
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     seed = recipe.seed if seed is None else int(seed)

@@ -17,16 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shards.writer import LmdbShardWriter, lmdb_map_size, remove_path
-from srio.console import StageError, UsageError
-from srio.files import remove_stale_temps, temp_name
+from srkit.core.console import StageError, UsageError
+from srkit.core.files import remove_stale_temps, temp_name
+from srkit.shards.writer import LmdbShardWriter, lmdb_map_size, remove_path
 
 META_INFO = "meta_info.txt"
 DEFAULT_PNG_LEVEL = 1
 
 
 def _png_hwc(data: bytes, path: str) -> tuple[int, int, int]:
-    from shards.pack import _png_shape
+    from srkit.shards.pack import _png_shape
 
     return _png_shape(data, path)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from srio.console import (
+from srkit.core.console import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_SKIPPED,
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                                                      help="HDF5 chunk compression."),
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Reader/decoder threads."),
     ) -> None:
-        from shards.pack import find_lr_dir, pack_store
+        from srkit.shards.pack import find_lr_dir, pack_store
 
         lr_dir = lr if lr is not None else find_lr_dir(Path("."))
         if out is None:
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
     def verify(store: Path = typer.Argument(..., help="Store folder (data.lmdb / data.h5).")) -> None:
         from rich.table import Table
 
-        from shards.verify import verify_store
+        from srkit.shards.verify import verify_store
 
         with make_progress("records") as progress:
             task = progress.add_task("verifying", total=None)
@@ -150,8 +150,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from rich.table import Table
 
-        from shards.reader import StoreError, open_store
-        from shards.sheet import summary_rows, write_sheet
+        from srkit.shards.reader import StoreError, open_store
+        from srkit.shards.sheet import summary_rows, write_sheet
 
         try:
             opened = open_store(store)

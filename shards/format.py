@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from srio.images import decode_png, encode_png
+from srkit.core.images import decode_png, encode_png
 
 FORMAT_NAME = "srkit-store"
 FORMAT_VERSION = 2

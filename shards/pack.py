@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shards.format import (
+from srkit.core.console import StageError, UsageError
+from srkit.core.files import inside
+from srkit.core.images import ImageError, decode_png
+from srkit.core.keys import check_key
+from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl
+from srkit.shards.format import (
     FORMAT_VERSION,
     HEADER_SIZE,
     INDEX_NAME,
@@ -31,7 +36,7 @@ from shards.format import (
     raw_size,
     shape3,
 )
-from shards.writer import (
+from srkit.shards.writer import (
     DEFAULT_SHARD_SIZE,
     check_options,
     commit_shard,
@@ -43,11 +48,6 @@ from shards.writer import (
     remove_path,
     write_index,
 )
-from srio.console import StageError, UsageError
-from srio.files import inside
-from srio.images import ImageError, decode_png
-from srio.keys import check_key
-from srio.manifest import JsonlAppender, canonical_json, read_jsonl
 
 DEGRADATIONS_NAME = "degradations.jsonl"
 RUN_NAME = "run.json"
@@ -100,7 +100,7 @@ def find_lr_dir(workspace: Path) -> Path:
 
 def _tile_records(hr_dir: Path) -> dict[str, dict[str, Any] | None]:
     if (hr_dir / TILES_MANIFEST).exists():
-        from tiling.manifest import kept_tiles
+        from srkit.tiling.manifest import kept_tiles
 
         return {r["key"]: r for r in kept_tiles(hr_dir)}
     # A folder of PNGs without our manifest (e.g. tiles made by another tool): keys are the stems.
@@ -300,7 +300,7 @@ def pack_store(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike, out: str | 
     ``on_progress(done, total)`` is called as samples are written (or found already written).
     """
     if layout == "basicsr":
-        from shards.basicsr import pack_basicsr
+        from srkit.shards.basicsr import pack_basicsr
 
         if fmt != "lmdb":
             raise UsageError("--layout basicsr is an LMDB layout: use `sr-data pack lmdb --layout basicsr`")

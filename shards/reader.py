@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shards.format import (
+from srkit.core.files import inside
+from srkit.shards.format import (
     BACKENDS,
     CHECKSUM_NAME,
     CODEC_NAMES,
@@ -37,8 +38,7 @@ from shards.format import (
     checksum,
     decode_payload,
 )
-from shards.split import validation_mask
-from srio.files import inside
+from srkit.shards.split import validation_mask
 
 __all__ = ["open_store", "Store", "Pair", "StoreError"]
 

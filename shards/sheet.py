@@ -8,8 +8,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from shards.reader import Store
-from srio.images import hwc
+from srkit.core.images import hwc
+from srkit.shards.reader import Store
 
 GAP = 6
 LABEL = 18
@@ -83,7 +83,7 @@ def contact_sheet(store: Store, n: int = 16, seed: int = 0, columns: int = 2) ->
 
 
 def write_sheet(store: Store, out: str | os.PathLike, n: int = 16, seed: int = 0) -> dict[str, Any]:
-    from srio.images import write_png
+    from srkit.core.images import write_png
 
     sheet, keys = contact_sheet(store, n=n, seed=seed)
     write_png(out, np.ascontiguousarray(sheet), 3)

@@ -2,7 +2,7 @@
 
 Tiles of one page look alike, so a page whose tiles sit on both sides of the split leaks training
 data into validation. Samples are therefore grouped by page (the part of a tile key before
-``_{y}_{x}``, see ``srio.keys``); groups are ordered by the sha256 of their name and taken in that
+``_{y}_{x}``, see ``srkit.core.keys``); groups are ordered by the sha256 of their name and taken in that
 order until the validation set holds at least ``val_fraction`` of the samples. The choice depends
 only on the keys, never on the order they were packed in.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from srio.keys import parse_tile_key
+from srkit.core.keys import parse_tile_key
 
 
 def page_of(key: str) -> str | None:

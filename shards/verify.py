@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shards.format import StoreError
-from shards.reader import Store, open_store
+from srkit.shards.format import StoreError
+from srkit.shards.reader import Store, open_store
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _check_lineage(store: Store, report: VerifyReport) -> None:
     if not spec:
         return
     try:
-        from srio.files import inside
+        from srkit.core.files import inside
 
         path = inside(store.path, spec["file"])
         digest = hashlib.sha256(path.read_bytes()).hexdigest()

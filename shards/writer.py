@@ -19,7 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from shards.format import (
+from srkit.core.console import StageError
+from srkit.core.files import atomic_write_text, remove_stale_temps, temp_name
+from srkit.core.keys import check_key
+from srkit.core.manifest import canonical_json
+from srkit.shards.format import (
     BACKENDS,
     CHECKSUM_NAME,
     CODECS,
@@ -34,11 +38,7 @@ from shards.format import (
     encode_record,
     shard_name,
 )
-from shards.split import choose_split
-from srio.console import StageError
-from srio.files import atomic_write_text, remove_stale_temps, temp_name
-from srio.keys import check_key
-from srio.manifest import canonical_json
+from srkit.shards.split import choose_split
 
 DEFAULT_SHARD_SIZE = 1 << 30
 HDF5_COMPRESSIONS = (None, "gzip", "lzf")

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from srio.console import EXIT_CODES_HELP, EXIT_OK, EXIT_SKIPPED, console, friendly_errors, make_progress
-from srio.images import DEFAULT_MAX_PIXELS, GRAY_TOLERANCE
-from tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP
+from srkit.core.console import EXIT_CODES_HELP, EXIT_OK, EXIT_SKIPPED, console, friendly_errors, make_progress
+from srkit.core.images import DEFAULT_MAX_PIXELS, GRAY_TOLERANCE
+from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP
 
 TILE_HELP = (
     "Cut pages (files or folders, searched recursively; PNG, JPEG, WebP, TIFF, BMP) into lossless PNG "
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("loky", "--backend", help="loky (processes), threading, or dask "
                                     "(needs the 'distributed' package)."),
     ) -> None:
-        from tiling.run import NEXT_COMMAND, TileOptions, tile_pages
+        from srkit.tiling.run import NEXT_COMMAND, TileOptions, tile_pages
 
         options = TileOptions(
             size=size, step=step, edge=edge, color=color, flat_std=flat_std, min_lap=min_lap,

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from srio.manifest import read_jsonl
+from srkit.core.manifest import read_jsonl
 
 MANIFEST_NAME = "tiles.jsonl"
 ERRORS_NAME = "errors.jsonl"

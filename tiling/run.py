@@ -8,7 +8,7 @@ remainder follows ``edge``: ``shift`` (default, one extra tile aligned to the bo
 Pages smaller than one tile are skipped with a reason (except with ``pad``).
 
 Color: ``auto`` (default) stores a page as 1 channel when it is gray in content (R = G = B within
-``srio.images.GRAY_TOLERANCE`` levels at all but ``GRAY_OUTLIER_FRACTION`` of the pixels), so
+``srkit.core.images.GRAY_TOLERANCE`` levels at all but ``GRAY_OUTLIER_FRACTION`` of the pixels), so
 grayscale manga stays 1-channel end to end; ``gray`` and ``rgb`` force 1 or 3 channels. Alpha is
 composited on white (manga paper) and the page record says so (``alpha_composited``).
 
@@ -55,17 +55,17 @@ from typing import Any
 
 import cv2
 
-from srio.console import StageError, UsageError
-from srio.files import atomic_write_bytes, atomic_write_text, remove_stale_temps
-from srio.hashing import sha256_bytes, sha256_file
-from srio.images import DEFAULT_MAX_PIXELS, ImageError, channels, encode_png, read_image, to_gray
-from srio.keys import POSITION_DIGITS, parse_tile_key, tile_key
-from srio.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
-from srio.parallel import BackendUnavailable, check_backend, parallel_map, resolve_jobs
-from tiling.grid import EDGE_MODES, grid, too_small_reason
-from tiling.manifest import ERRORS_NAME, MANIFEST_NAME
-from tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, pad_tile, rejection_reason, score_boxes
-from tiling.sources import Source, find_sources
+from srkit.core.console import StageError, UsageError
+from srkit.core.files import atomic_write_bytes, atomic_write_text, remove_stale_temps
+from srkit.core.hashing import sha256_bytes, sha256_file
+from srkit.core.images import DEFAULT_MAX_PIXELS, ImageError, channels, encode_png, read_image, to_gray
+from srkit.core.keys import POSITION_DIGITS, parse_tile_key, tile_key
+from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
+from srkit.core.parallel import BackendUnavailable, check_backend, parallel_map, resolve_jobs
+from srkit.tiling.grid import EDGE_MODES, grid, too_small_reason
+from srkit.tiling.manifest import ERRORS_NAME, MANIFEST_NAME
+from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, pad_tile, rejection_reason, score_boxes
+from srkit.tiling.sources import Source, find_sources
 
 RUN_NAME = "run.json"
 LOCK_NAME = ".lock"

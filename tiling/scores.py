@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tiling.grid import Box
+from srkit.tiling.grid import Box
 
 WHITE_LEVEL = 240
 BLACK_LEVEL = 16

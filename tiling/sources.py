@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from srio.images import SUPPORTED_SUFFIXES
-from srio.keys import page_key
+from srkit.core.images import SUPPORTED_SUFFIXES
+from srkit.core.keys import page_key
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srio.images import write_png
+from srkit.core.images import write_png
 
 SUPERSAMPLE = 2
 

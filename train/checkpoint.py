@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from srio.files import atomic_write_bytes, remove_stale_temps
+from srkit.core.files import atomic_write_bytes, remove_stale_temps
 
 CKPT_PATTERN = re.compile(r"^iter_(\d{8})\.pt$")
 BEST_NAME = "best.pt"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from srio.console import EXIT_CODES_HELP, StageError, UsageError, console, friendly_errors
+from srkit.core.console import EXIT_CODES_HELP, StageError, UsageError, console, friendly_errors
 
 TRAIN_HELP = (
     "Train a super-resolution model on a packed store (sr-data pack), or use one (upscale, eval).\n\n"
@@ -24,7 +24,7 @@ TRAIN_HELP = (
     "config.toml, metrics.jsonl, checkpoints/, samples/, plot.png and the model (model.safetensors, "
     "model.pth, model.json). Interrupted? rerun the same command: it continues from the last checkpoint "
     "(--resume no starts afresh). Several processes: torchrun "
-    "--nproc_per_node N -m cli.train --shards ...\n\n" + EXIT_CODES_HELP
+    "--nproc_per_node N -m srkit.cli.train --shards ...\n\n" + EXIT_CODES_HELP
 )
 
 app = typer.Typer(name="sr-train", add_completion=False, pretty_exceptions_enable=False,
@@ -100,7 +100,14 @@ def main(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    from train.config import ConfigError, deep_update, parse_assignment, preset_names, preset_path, resolve
+    from srkit.train.config import (
+        ConfigError,
+        deep_update,
+        parse_assignment,
+        preset_names,
+        preset_path,
+        resolve,
+    )
 
     if list_presets:
         for name in preset_names():
@@ -127,10 +134,10 @@ def main(
 
 def run(cfg, store: Path) -> None:
     """Train and print the summary (rank 0 only under torchrun)."""
-    from shards.reader import StoreError
-    from train import dist
-    from train.checkpoint import CheckpointError
-    from train.loop import TrainError, TrainStopped, train
+    from srkit.shards.reader import StoreError
+    from srkit.train import dist
+    from srkit.train.checkpoint import CheckpointError
+    from srkit.train.loop import TrainError, TrainStopped, train
 
     info = dist.env_info()
     if info.is_main:
@@ -163,6 +170,6 @@ def run(cfg, store: Path) -> None:
                           f"{result.run_dir} --vgg-weights VGG19.pth", soft_wrap=True)
 
 
-from train import use_cli  # noqa: E402  (the coordinator's upscale / eval commands attach to this app)
+from srkit.train import use_cli  # noqa: E402  (the coordinator's upscale / eval commands attach to this app)
 
 use_cli.register(app)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from srio.images import hwc
+from srkit.core.images import hwc
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class StreamSpec:
 
 def part_indices(spec: StreamSpec, worker: int, num_workers: int) -> np.ndarray:
     """This (rank, worker)'s share of the training split: disjoint from every other share."""
-    from shards.partition import assign
+    from srkit.shards.partition import assign
 
     return np.asarray(assign(np.asarray(spec.indices, dtype=np.int64), spec.rank, spec.world_size,
                              worker, num_workers, shard_ranges=list(spec.shard_ranges)), dtype=np.int64)
@@ -123,7 +123,7 @@ class PairStream(IterableDataset):
         self.spec = spec
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-        from shards.reader import open_store
+        from srkit.shards.reader import open_store
 
         info = get_worker_info()
         loader_worker, num_workers = (info.id, info.num_workers) if info else (0, 1)

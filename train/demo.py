@@ -44,13 +44,13 @@ class DemoResult:
 def run_demo(out: str | os.PathLike = "demo", settings: DemoSettings | None = None,
              report: Callable[[str, str], None] | None = None) -> DemoResult:
     """Run the demo in ``out``; ``report(step, message)`` is called as each step finishes."""
-    from degrade.run import degrade_tiles
-    from shards.pack import pack_store
-    from tiling.run import TileOptions, tile_pages
-    from tiling.synthetic import write_manga_pages
-    from train.config import resolve
-    from train.evaluate import evaluate
-    from train.loop import train
+    from srkit.degrade.run import degrade_tiles
+    from srkit.shards.pack import pack_store
+    from srkit.tiling.run import TileOptions, tile_pages
+    from srkit.tiling.synthetic import write_manga_pages
+    from srkit.train.config import resolve
+    from srkit.train.evaluate import evaluate
+    from srkit.train.loop import train
 
     s = settings or DemoSettings()
     out = Path(out)

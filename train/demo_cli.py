@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from srio.console import EXIT_CODES_HELP, EXIT_FAILED, console, friendly_errors
+from srkit.core.console import EXIT_CODES_HELP, EXIT_FAILED, console, friendly_errors
 
 
 def result_table(result, title: str):
@@ -46,7 +46,7 @@ def demo_command(
     iters: int = typer.Option(None, "--iters", help="Training iterations (default: the smoke preset's)."),
     jobs: int = typer.Option(None, "--jobs", help="Worker processes for tile/degrade (default: all cores)."),
 ) -> None:
-    from train.demo import DemoSettings, run_demo
+    from srkit.train.demo import DemoSettings, run_demo
 
     def report(step: str, message: str) -> None:
         console.print(f"[bold green]{step:>8}[/bold green]  {message}")

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from srio.files import atomic_write_text
-from srio.images import ImageError, read_image, write_png
-from srio.keys import page_key
-from srio.manifest import canonical_json
+from srkit.core.files import atomic_write_text
+from srkit.core.images import ImageError, read_image, write_png
+from srkit.core.keys import page_key
+from srkit.core.manifest import canonical_json
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 _PIL_FILTERS = {
@@ -101,7 +101,7 @@ class EvalResult:
 
 
 def _recipe_for(recipe: str, scale: int):
-    from degrade.recipe import load_recipe
+    from srkit.degrade.recipe import load_recipe
 
     return load_recipe(recipe.replace("{scale}", str(scale)))
 
@@ -124,8 +124,8 @@ def evaluate(
     ``recipe`` may contain ``{scale}`` (e.g. ``bicubic_x{scale}``) to evaluate several scales.
     ``model_path=None`` evaluates the baselines only.
     """
-    from train.metrics import psnr_ssim_y
-    from train.upscale import adapt_and_upscale, load_model
+    from srkit.train.metrics import psnr_ssim_y
+    from srkit.train.upscale import adapt_and_upscale, load_model
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

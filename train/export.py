@@ -14,15 +14,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from srio.files import atomic_write_bytes, atomic_write_text
-from train.checkpoint import torch_bytes
+from srkit.core.files import atomic_write_bytes, atomic_write_text
+from srkit.train.checkpoint import torch_bytes
 
 
 def export_model(model: nn.Module, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write the three model files into ``out_dir``; returns the ``.safetensors`` path."""
     from safetensors.torch import save
 
-    from train.models import export_state_dict
+    from srkit.train.models import export_state_dict
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def load_exported(path: str | Path) -> nn.Module:
     """Rebuild an exported model from its weights file and the ``model.json`` beside it."""
     from safetensors.torch import load_file
 
-    from train.models import load_model
+    from srkit.train.models import load_model
 
     path = Path(path)
     state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(

@@ -4,7 +4,7 @@ Stage ``psnr``: pixel loss only. Stage ``gan``: pixel (+ perceptual) + adversari
 generator, then a discriminator step on the same batch (generator output detached). Everything that
 shapes the run (weights, EMA, optimizers, loss scaler, every RNG, the data position) goes into the
 checkpoints, so an interrupted run resumed with ``--resume`` ends with the same weights. A Ctrl-C
-takes effect between iterations (``srio.console.DeferredInterrupt``), so the checkpoint it leaves is
+takes effect between iterations (``srkit.core.console.DeferredInterrupt``), so the checkpoint it leaves is
 a whole iteration.
 """
 
@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 
-from srio.console import DeferredInterrupt, console, warn
-from srio.files import atomic_write_text
-from srio.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
-from train import checkpoint as ckpt
-from train import dist
-from train.config import Config, config_toml, to_dict
-from train.data import StreamSpec, make_loader, to_device
-from train.parts import Parts, TrainError, TrainStopped, d_loss, ema_update, g_losses, lr_factor, step
+from srkit.core.console import DeferredInterrupt, console, warn
+from srkit.core.files import atomic_write_text
+from srkit.core.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
+from srkit.train import checkpoint as ckpt
+from srkit.train import dist
+from srkit.train.config import Config, config_toml, to_dict
+from srkit.train.data import StreamSpec, make_loader, to_device
+from srkit.train.parts import Parts, TrainError, TrainStopped, d_loss, ema_update, g_losses, lr_factor, step
 
 __all__ = ["RunResult", "TrainError", "TrainStopped", "train"]
 
@@ -47,7 +47,7 @@ class RunResult:
 
 
 def open_training_store(path: str | Path):
-    from shards.reader import StoreError, open_store
+    from srkit.shards.reader import StoreError, open_store
 
     path = Path(path)
     if path.is_dir() and not (path / "index.json").exists():
@@ -93,9 +93,9 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
     ``stop_at`` ends this session after that iteration (checkpoint saved, no export), as an
     interruption would; ``--resume`` continues it. ``record_indices`` keeps the sample indices seen.
     """
-    from train.plot import plot_metrics
-    from train.usm import usm_sharpen
-    from train.validate import evaluate, load_valset, save_grid
+    from srkit.train.plot import plot_metrics
+    from srkit.train.usm import usm_sharpen
+    from srkit.train.validate import evaluate, load_valset, save_grid
 
     info = dist.env_info()
     device = dist.resolve_device(cfg.train.device, info)
@@ -279,7 +279,7 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
         del data_iter
     result.generator_state = {k: v.detach().cpu().clone() for k, v in p.final_model().state_dict().items()}
     if main and result.iterations >= cfg.train.iters:
-        from train.export import export_model
+        from srkit.train.export import export_model
 
         recipe = store.index.get("recipe") or {}
         extra = {"trained_on": {"recipe": recipe.get("name"), "store_scale": int(store.scale)}}

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from srio.images import hwc
+from srkit.core.images import hwc
 
 
 def to_y(img: np.ndarray) -> np.ndarray:

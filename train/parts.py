@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from train import checkpoint as ckpt
-from train import dist
-from train.config import Config
+from srkit.train import checkpoint as ckpt
+from srkit.train import dist
+from srkit.train.config import Config
 
 
 class TrainError(Exception):
@@ -55,8 +55,8 @@ class Parts:
     """Networks, optimizers and losses of one run (built from the config and the store)."""
 
     def __init__(self, cfg: Config, store: Any, device: torch.device, info: dist.DistInfo):
-        from train import losses
-        from train.models import build_discriminator, build_model
+        from srkit.train import losses
+        from srkit.train.models import build_discriminator, build_model
 
         ch = int(store.channels or 1)
         try:
@@ -165,7 +165,7 @@ def g_losses(p: Parts, cfg: Config, sr: torch.Tensor, hr: torch.Tensor, hr_sharp
 
 
 def d_loss(p: Parts, cfg: Config, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    from train.losses import gradient_penalty
+    from srkit.train.losses import gradient_penalty
 
     fake = sr.detach()
     real_logits, fake_logits = p.disc(torch.cat([hr, fake])).split(hr.shape[0])

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srio.images import write_png
-from srio.manifest import read_jsonl
+from srkit.core.images import write_png
+from srkit.core.manifest import read_jsonl
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 W, H, MARGIN = 900, 300, 60

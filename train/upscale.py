@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from srio.images import ImageError, is_gray_content, read_image, to_gray
-from train.metrics import bicubic_upscale, to_uint8
+from srkit.core.images import ImageError, is_gray_content, read_image, to_gray
+from srkit.train.metrics import bicubic_upscale, to_uint8
 
 
 class ModelFileError(Exception):
@@ -99,8 +99,8 @@ def _config_beside(path: Path) -> dict[str, Any] | None:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model our trainer exported, or a community RRDBNet / SRVGGNetCompact file."""
-    from train.models import load_model as build_from_state
-    from train.models import rebuild_from_state_dict
+    from srkit.train.models import load_model as build_from_state
+    from srkit.train.models import rebuild_from_state_dict
 
     path = Path(path)
     state = read_state_dict(path)
@@ -239,7 +239,7 @@ def upscale_file(
     max_pixels: int | None = None,
 ) -> tuple[int, int]:
     """Upscale one image file into ``dst`` (PNG, written atomically). Returns the output (w, h)."""
-    from srio.images import DEFAULT_MAX_PIXELS, write_png
+    from srkit.core.images import DEFAULT_MAX_PIXELS, write_png
 
     img, info = read_image(src, color="auto", max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     alpha = read_alpha(src) if info.alpha_composited else None
@@ -257,7 +257,7 @@ def upscale_file(
 def list_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
     """Image files among ``inputs`` (folders searched recursively, no symlink loops), each with its
     path relative to the input it was found under; sorted, without duplicates."""
-    from srio.images import SUPPORTED_SUFFIXES
+    from srkit.core.images import SUPPORTED_SUFFIXES
 
     found: list[tuple[Path, Path]] = []
     for item in inputs:

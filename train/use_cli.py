@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from srio.console import EXIT_CODES_HELP, EXIT_SKIPPED, UsageError, console, friendly_errors, make_progress
+from srkit.core.console import (
+    EXIT_CODES_HELP,
+    EXIT_SKIPPED,
+    UsageError,
+    console,
+    friendly_errors,
+    make_progress,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,8 +44,8 @@ def upscale_command(
 ) -> None:
     import torch
 
-    from srio.images import ImageError
-    from train.upscale import ModelFileError, list_inputs, load_model, output_paths, upscale_file
+    from srkit.core.images import ImageError
+    from srkit.train.upscale import ModelFileError, list_inputs, load_model, output_paths, upscale_file
 
     if denoise not in (None, "nlmeans", "bilateral"):
         raise UsageError(f"--denoise must be nlmeans or bilateral, not {denoise!r}")
@@ -106,9 +113,9 @@ def eval_command(
     tile: int = typer.Option(512, "--tile", help="Tile size for the model (0: whole image)."),
     save_images: bool = typer.Option(False, "--save-images", help="Write side-by-side comparison crops."),
 ) -> None:
-    from train.demo_cli import result_table
-    from train.evaluate import evaluate
-    from train.upscale import ModelFileError, list_inputs
+    from srkit.train.demo_cli import result_table
+    from srkit.train.evaluate import evaluate
+    from srkit.train.upscale import ModelFileError, list_inputs
 
     if not images.exists():
         raise UsageError(f"--images {images} not found")

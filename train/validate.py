@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srio.images import hwc, write_png
-from train.metrics import bicubic_upscale, psnr_ssim_y, to_uint8
+from srkit.core.images import hwc, write_png
+from srkit.train.metrics import bicubic_upscale, psnr_ssim_y, to_uint8
 
 
 @dataclass

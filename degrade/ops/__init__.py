@@ -5,8 +5,8 @@ See SPECS.md in this folder for the interface, the value-spec forms and every op
 
 from __future__ import annotations
 
-from degrade.ops import blur, compress, manga, noise, resize, sharpen
-from degrade.ops.base import ENGINE_KEYS, Context, Op, SpecError, to_float, to_uint8
+from srkit.degrade.ops import blur, compress, manga, noise, resize, sharpen
+from srkit.degrade.ops.base import ENGINE_KEYS, Context, Op, SpecError, to_float, to_uint8
 
 OPS: dict[str, Op] = {
     **resize.OPS,

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from scipy.special import j1
 
-from degrade.ops.base import Context, Op, SpecError, check_image
-from degrade.ops.draw import (
+from srkit.degrade.ops.base import Context, Op, SpecError, check_image
+from srkit.degrade.ops.draw import (
     check_bool,
     check_choice_list,
     check_int,

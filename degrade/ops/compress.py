@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from degrade.ops.base import Context, Op, check_image, to_float, to_uint8
-from degrade.ops.draw import check_keys, check_value, draw_value, get
+from srkit.degrade.ops.base import Context, Op, check_image, to_float, to_uint8
+from srkit.degrade.ops.draw import check_keys, check_value, draw_value, get
 
 SUBSAMPLING = {
     "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from degrade.ops.base import ENGINE_KEYS, SpecError
+from srkit.degrade.ops.base import ENGINE_KEYS, SpecError
 
 KINDS = ("float", "int", "str")
 

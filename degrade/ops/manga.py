@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from degrade.ops.base import Context, Op, SpecError, check_image, like, to_float
-from degrade.ops.draw import check_keys, check_value, draw_value, get
+from srkit.degrade.ops.base import Context, Op, SpecError, check_image, like, to_float
+from srkit.degrade.ops.draw import check_keys, check_value, draw_value, get
 
 SHAPES = ("round", "square", "line")
 DITHER_METHODS = ("bayer", "floyd_steinberg")

@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import gammaln
 
-from degrade.ops.base import Context, Op, check_image, like, to_float
-from degrade.ops.draw import (
+from srkit.degrade.ops.base import Context, Op, check_image, like, to_float
+from srkit.degrade.ops.draw import (
     check_keys,
     check_prob,
     check_range,

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from degrade.ops.base import Context, Op, SpecError, check_image, like
-from degrade.ops.draw import (
+from srkit.degrade.ops.base import Context, Op, SpecError, check_image, like
+from srkit.degrade.ops.draw import (
     check_choice_list,
     check_keys,
     check_range,

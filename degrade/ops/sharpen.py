@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from degrade.ops.base import Context, Op, check_image, like, to_float
-from degrade.ops.blur import BORDER
-from degrade.ops.draw import check_int, check_keys, check_value, draw_value, get
+from srkit.degrade.ops.base import Context, Op, check_image, like, to_float
+from srkit.degrade.ops.blur import BORDER
+from srkit.degrade.ops.draw import check_int, check_keys, check_value, draw_value, get
 
 
 def unsharp_mask(img: np.ndarray, weight: float, kernel_size: int, sigma: float,

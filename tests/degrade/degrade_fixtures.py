@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srio.images import write_png
-from srio.keys import tile_key
-from srio.manifest import JsonlAppender
+from srkit.core.images import write_png
+from srkit.core.keys import tile_key
+from srkit.core.manifest import JsonlAppender
 
 
 def manga_like_tile(size: int, seed: int, rgb: bool = False) -> np.ndarray:

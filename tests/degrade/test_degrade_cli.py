@@ -9,11 +9,11 @@ import sys
 
 from typer.testing import CliRunner
 
-import recipes
-from cli.data import app
-from degrade.run import LOG_NAME
-from srio.images import read_png
-from srio.manifest import read_jsonl
+from srkit import recipes
+from srkit.cli.data import app
+from srkit.core.images import read_png
+from srkit.core.manifest import read_jsonl
+from srkit.degrade.run import LOG_NAME
 
 runner = CliRunner()
 
@@ -116,7 +116,7 @@ def test_usage_errors_exit_two(tmp_path):
 
 
 def test_help_explains_exit_codes():
-    result = subprocess.run([sys.executable, "-m", "cli.data", "degrade", "--help"],
+    result = subprocess.run([sys.executable, "-m", "srkit.cli.data", "degrade", "--help"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "Exit codes" in result.stdout and "--recipe" in result.stdout

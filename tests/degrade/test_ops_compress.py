@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from degrade.ops import OPS, Context, SpecError, to_float
-from degrade.ops.compress import jpeg_bytes, webp_bytes
-from srio.images import read_image
+from srkit.core.images import read_image
+from srkit.degrade.ops import OPS, Context, SpecError, to_float
+from srkit.degrade.ops.compress import jpeg_bytes, webp_bytes
 
 
 def sof_components(data: bytes) -> list[tuple[int, int]]:

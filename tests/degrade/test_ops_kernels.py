@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.special import jv
 
-from degrade.ops import OPS, Context
-from degrade.ops.blur import filter_image, gaussian_1d, kernel_from_params, separable_filter
+from srkit.degrade.ops import OPS, Context
+from srkit.degrade.ops.blur import filter_image, gaussian_1d, kernel_from_params, separable_filter
 
 CTX = Context((64, 64, 3), (64, 64, 3), 4)
 

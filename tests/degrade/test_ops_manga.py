@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from degrade.ops import OPS, Context, SpecError, to_float
-from degrade.ops.manga import _coverage, bayer_matrix, floyd_steinberg
+from srkit.degrade.ops import OPS, Context, SpecError, to_float
+from srkit.degrade.ops.manga import _coverage, bayer_matrix, floyd_steinberg
 
 CTX = Context((64, 64), (64, 64), 2)
 

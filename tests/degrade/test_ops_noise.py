@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare, poisson
 
-from degrade.ops import OPS, Context, to_float
-from degrade.ops.noise import poisson_counts, poisson_noise_array
+from srkit.degrade.ops import OPS, Context, to_float
+from srkit.degrade.ops.noise import poisson_counts, poisson_noise_array
 
 CTX = Context((32, 32, 3), (32, 32, 3), 4)
 
@@ -145,7 +145,7 @@ def test_gray_poisson_uses_torchvision_luminance():
 @pytest.mark.parametrize("vals", [256, 16, 1])
 def test_poisson_sampler_is_the_inverse_cdf_of_its_uniforms(vals):
     """Guide table, forward steps and tail bisection give exactly searchsorted(CDF, u) for the same u."""
-    from degrade.ops.noise import _poisson_tables
+    from srkit.degrade.ops.noise import _poisson_tables
 
     cdf, _, K = _poisson_tables(vals)
     lam = np.arange(256) * (vals / 255)

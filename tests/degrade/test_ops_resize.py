@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from degrade.ops import OPS, Context, SpecError, to_float, to_uint8
-from degrade.ops.resize import MODES, resize_image, scaled_size
-from srio.images import read_image
+from srkit.core.images import read_image
+from srkit.degrade.ops import OPS, Context, SpecError, to_float, to_uint8
+from srkit.degrade.ops.resize import MODES, resize_image, scaled_size
 
 
 def cubic(x: np.ndarray) -> np.ndarray:

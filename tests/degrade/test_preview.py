@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from degrade_fixtures import manga_like_tile
 
-from degrade.preview import (
+from srkit.core.console import UsageError
+from srkit.core.images import read_png
+from srkit.degrade.preview import (
     describe_plan,
     describe_step,
     detailed_window,
@@ -14,9 +16,7 @@ from degrade.preview import (
     make_preview,
     sample_panels,
 )
-from degrade.run import degrade_tiles
-from srio.console import UsageError
-from srio.images import read_png
+from srkit.degrade.run import degrade_tiles
 
 
 def test_describe_step_is_short_and_hides_seeds():

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from degrade.recipe import load_recipe
+from srkit.degrade.recipe import load_recipe
 
 N = 2000
 KERNEL_PROBS = {"iso": 0.45, "aniso": 0.25, "generalized_iso": 0.12, "generalized_aniso": 0.03,

@@ -11,11 +11,11 @@ from degrade_fixtures import manga_like_tile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import recipes
-from degrade.ops import OPS
-from degrade.recipe import RecipeError, apply_plan, load_recipe, parse_recipe
-from srio.images import encode_png
-from srio.manifest import canonical_json
+from srkit import recipes
+from srkit.core.images import encode_png
+from srkit.core.manifest import canonical_json
+from srkit.degrade.ops import OPS
+from srkit.degrade.recipe import RecipeError, apply_plan, load_recipe, parse_recipe
 
 HEAD = 'name = "t"\ndescription = "test"\nscale = 2\nseed = 3\n'
 HEAD1 = HEAD.replace("scale = 2", "scale = 1")  # steps that keep the size
@@ -187,7 +187,7 @@ def test_float_chain_is_recorded_and_replayed():
 
 
 def test_hr_not_a_multiple_of_the_scale_is_refused():
-    from degrade.recipe import PairError
+    from srkit.degrade.recipe import PairError
 
     with pytest.raises(PairError, match="sample odd"):
         parse_recipe(HEAD + '[[steps]]\nop = "resize"\nto = "final"\n').plan_and_apply(
@@ -203,7 +203,7 @@ def test_crop_hr_makes_any_image_usable():
 
 
 def test_a_step_that_breaks_the_pair_is_an_error_naming_the_sample():
-    from degrade.recipe import PairError
+    from srkit.degrade.recipe import PairError
 
     with pytest.raises(PairError, match="sample k7"):
         parse_recipe(HEAD + '[[steps]]\nop = "jpeg"\n').plan_and_apply(manga_like_tile(32, 1), "k7")

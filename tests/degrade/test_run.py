@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,17 +13,17 @@ import numpy as np
 import pytest
 from degrade_fixtures import manga_like_tile, write_tiles
 
-import degrade.run as run_module
-from degrade.recipe import apply_plan, load_recipe
-from degrade.replay import replay_log
-from degrade.run import ERRORS_NAME, LOG_NAME, RUN_NAME, degrade_tiles
-from srio.console import UsageError
-from srio.hashing import sha256_bytes, sha256_file
-from srio.images import encode_png, read_png
-from srio.manifest import read_jsonl
-from srio.seeding import sample_seed
-from srio.versions import library_versions
-from tiling.manifest import kept_tiles
+import srkit.degrade.run as run_module
+from srkit.core.console import UsageError
+from srkit.core.hashing import sha256_bytes, sha256_file
+from srkit.core.images import encode_png, read_png
+from srkit.core.manifest import read_jsonl
+from srkit.core.seeding import sample_seed
+from srkit.core.versions import library_versions
+from srkit.degrade.recipe import apply_plan, load_recipe
+from srkit.degrade.replay import replay_log
+from srkit.degrade.run import ERRORS_NAME, LOG_NAME, RUN_NAME, degrade_tiles
+from srkit.tiling.manifest import kept_tiles
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -125,11 +124,9 @@ def test_killed_process_then_rerun_equals_uninterrupted(tmp_path):
     whole = tmp_path / "whole"
     degrade_tiles(tiles, "realesrgan_x4", whole)
     cut = tmp_path / "cut"
-    code = ("import sys; from degrade.run import degrade_tiles;"
+    code = ("import sys; from srkit.degrade.run import degrade_tiles;"
             "degrade_tiles(sys.argv[1], 'realesrgan_x4', sys.argv[2], jobs=1, chunk_size=2)")
-    project = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=str(project))
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tiles), str(cut)], env=env, cwd=str(project))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tiles), str(cut)], cwd=str(tmp_path))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         log = cut / LOG_NAME
@@ -260,9 +257,9 @@ def test_replay_rebuilds_the_same_pixels_as_written(tiles_dir, tmp_path):
 
 
 def test_a_tile_changed_since_tiling_is_refused_with_its_name(tmp_path):
-    from srio.images import read_png, write_png
-    from tiling.run import TileOptions, tile_pages
-    from tiling.synthetic import write_manga_pages
+    from srkit.core.images import read_png, write_png
+    from srkit.tiling.run import TileOptions, tile_pages
+    from srkit.tiling.synthetic import write_manga_pages
 
     write_manga_pages(tmp_path / "pages", count=1, height=400, width=300)
     tile_pages([tmp_path / "pages"], tmp_path / "tiles", TileOptions(size=96, jobs=1))

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-DATA_CLI = "from cli.data import main; main()"
-TRAIN_CLI = "from cli.train import main; main()"
+DATA_CLI = "from srkit.cli.data import main; main()"
+TRAIN_CLI = "from srkit.cli.train import main; main()"
 # Reduced form in CI; SRKIT_ROBUST_SEEDS=10 is the full form (see README.md).
 SEEDS = list(range(int(os.environ.get("SRKIT_ROBUST_SEEDS", "2") or 2)))
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -33,9 +33,9 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of a CLI child: the project importable, wide lines (one error = one line)."""
+    """The environment of a CLI child: wide lines (one error = one line), one thread."""
     env = dict(os.environ)
-    env.update(PYTHONPATH=str(PROJECT), COLUMNS="400", NO_COLOR="1", TERM="dumb",
+    env.update(COLUMNS="400", NO_COLOR="1", TERM="dumb",
                OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     env.update(extra)
     return env
@@ -147,7 +147,7 @@ def temp_leftovers(folder: Path) -> list[str]:
 
 def store_contents(path: Path) -> dict[str, tuple[bytes, tuple, bytes, tuple]]:
     """A store's pairs by key: HR/LR bytes and shapes (independent of the shard layout)."""
-    from shards.reader import open_store
+    from srkit.shards.reader import open_store
 
     with open_store(path) as store:
         out = {}
@@ -297,7 +297,7 @@ RECIPE = "bicubic_x2"
 @pytest.fixture(scope="session")
 def tiled(small_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A reference workspace: tiles/ (via the library, one job) of ``small_pages``."""
-    from tiling.run import TileOptions, tile_pages
+    from srkit.tiling.run import TileOptions, tile_pages
 
     ws = tmp_path_factory.mktemp("ws")
     tile_pages([small_pages], ws / "tiles", TileOptions(size=64, jobs=1))
@@ -307,7 +307,7 @@ def tiled(small_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def degraded(tiled: Path) -> Path:
     """``tiled`` plus lr/bicubic_x2/ (library, one job)."""
-    from degrade.run import degrade_tiles
+    from srkit.degrade.run import degrade_tiles
 
     degrade_tiles(tiled / "tiles", RECIPE, tiled / "lr" / RECIPE, jobs=1)
     return tiled
@@ -316,7 +316,7 @@ def degraded(tiled: Path) -> Path:
 @pytest.fixture(scope="session")
 def packed(degraded: Path) -> Path:
     """``degraded`` plus data.lmdb/ in several shards (library)."""
-    from shards.pack import pack_store
+    from srkit.shards.pack import pack_store
 
     pack_store(degraded / "tiles", degraded / "lr" / RECIPE, degraded / "data.lmdb", shard_size="40KiB",
                val_fraction=0.2)

@@ -24,10 +24,10 @@ from robust_helpers import (
     temp_leftovers,
 )
 
-from srio.console import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
-from srio.images import read_image, read_png
-from srio.manifest import read_jsonl
-from tiling.manifest import kept_tiles
+from srkit.core.console import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
+from srkit.core.images import read_image, read_png
+from srkit.core.manifest import read_jsonl
+from srkit.tiling.manifest import kept_tiles
 
 
 def _one_line_each(run, names: list[str]) -> None:
@@ -196,7 +196,7 @@ def tiny_model(tmp_path_factory) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from train.models import build_model
+    from srkit.train.models import build_model
 
     torch.manual_seed(0)
     model = build_model("compact", 1, 1, 2, num_feat=4, num_conv=1)

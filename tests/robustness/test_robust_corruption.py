@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from robust_helpers import assert_no_traceback, run_cli
 
-from shards.reader import StoreError, open_store
-from srio.console import EXIT_OK
+from srkit.core.console import EXIT_OK
+from srkit.shards.reader import StoreError, open_store
 
 TRAIN_ARGS = ["--preset", "smoke", "--iters", "16", "--batch-size", "4", "--device", "cpu",
               "--val-every", "8", "--ckpt-every", "8"]
@@ -102,7 +102,7 @@ def packed_both(packed, tmp_path_factory) -> Path:
     """``packed`` (data.lmdb) beside the same pairs packed as HDF5 (data.h5)."""
     from robust_helpers import RECIPE
 
-    from shards.pack import pack_store
+    from srkit.shards.pack import pack_store
 
     root = tmp_path_factory.mktemp("both")
     shutil.copytree(packed / "data.lmdb", root / "data.lmdb")

@@ -21,7 +21,7 @@ from robust_helpers import (
     store_contents,
 )
 
-from srio.console import EXIT_OK
+from srkit.core.console import EXIT_OK
 
 
 def test_tile_two_jobs_and_a_rerun_give_the_one_job_bytes(small_pages, tiled, tmp_path):
@@ -47,7 +47,7 @@ def test_degrade_two_jobs_and_a_rerun_give_the_one_job_bytes(degraded, tmp_path)
 
 @pytest.mark.parametrize("fmt", ["lmdb", "hdf5"])
 def test_pack_two_jobs_and_a_rerun_give_the_same_store(packed, tmp_path, fmt):
-    from shards.pack import pack_store
+    from srkit.shards.pack import pack_store
 
     ws = copy_workspace(packed, tmp_path / "ws", ["tiles", "lr"])
     name = {"lmdb": "data.lmdb", "hdf5": "data.h5"}[fmt]

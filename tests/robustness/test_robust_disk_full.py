@@ -30,7 +30,7 @@ from robust_helpers import (
     temp_leftovers,
 )
 
-from srio.console import EXIT_OK
+from srkit.core.console import EXIT_OK
 
 PACK_ARGS = ["pack", "lmdb", "--shard-size", "40KiB", "--val-fraction", "0.2"]
 
@@ -170,7 +170,7 @@ TRAIN_ARGS = ["--preset", "smoke", "--iters", "8", "--ckpt-every", "4", "--val-e
 
 
 def _metrics(run_dir: Path) -> list[tuple]:
-    from srio.manifest import read_jsonl
+    from srkit.core.manifest import read_jsonl
 
     return [tuple(sorted((k, v) for k, v in r.items() if k not in ("samples_per_s", "data_stall")))
             for r in read_jsonl(run_dir / "metrics.jsonl")]

@@ -30,10 +30,10 @@ from robust_helpers import (
     write_pages,
 )
 
-from srio.console import EXIT_OK
-from srio.images import read_png
-from srio.manifest import read_jsonl
-from tiling.manifest import kept_tiles
+from srkit.core.console import EXIT_OK
+from srkit.core.images import read_png
+from srkit.core.manifest import read_jsonl
+from srkit.tiling.manifest import kept_tiles
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def many_store(many_reference):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kill_during_pack_then_rerun_equals_uninterrupted(many_store, tmp_path, seed):
     """LMDB for even seeds, HDF5 for odd ones; one and two reader threads."""
-    from shards.reader import StoreError, open_store
+    from srkit.shards.reader import StoreError, open_store
 
     rng = np.random.default_rng(200 + seed)
     fmt = ("lmdb", "hdf5")[seed % 2]

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from robust_helpers import PROJECT, RECIPE, assert_no_traceback, copy_workspace, manga_like, run_cli, write_cv
 
-from srio.console import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
-from srio.manifest import read_jsonl
-from tiling.manifest import kept_tiles
+from srkit.core.console import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
+from srkit.core.manifest import read_jsonl
+from srkit.tiling.manifest import kept_tiles
 
-SHIPPED = ("srio", "tiling", "degrade", "shards", "train", "cli", "recipes")
+SHIPPED = ("srkit", "tiling", "degrade", "shards", "train", "recipes")
 PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve", "marshal", "jsonpickle"}
 
 
@@ -202,7 +202,7 @@ def test_an_index_path_outside_the_store_is_refused(packed, tmp_path, field, kin
     assert_no_traceback(verify)
     assert "escapes" in verify.output or "absolute" in verify.output, verify.describe()
     if field != "lineage":  # the lineage file is only read by verify
-        from shards.reader import StoreError, open_store
+        from srkit.shards.reader import StoreError, open_store
 
         with pytest.raises(StoreError, match="escapes|absolute"):
             open_store(store)

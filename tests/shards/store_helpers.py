@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srio.images import write_png
-from srio.manifest import JsonlAppender, canonical_json
+from srkit.core.images import write_png
+from srkit.core.manifest import JsonlAppender, canonical_json
 
 
 def make_pair(rng: np.random.Generator, size: int = 32, scale: int = 2, rgb: bool = False,

@@ -17,10 +17,10 @@ import pytest
 from store_helpers import make_pairs, make_workspace
 from typer.testing import CliRunner
 
-from cli.data import app
-from shards.pack import KILL_AFTER_ENV, pack_store
-from shards.reader import StoreError, open_store
-from shards.verify import verify_store
+from srkit.cli.data import app
+from srkit.shards.pack import KILL_AFTER_ENV, pack_store
+from srkit.shards.reader import StoreError, open_store
+from srkit.shards.verify import verify_store
 
 runner = CliRunner()
 
@@ -73,7 +73,7 @@ def test_pack_reports_missing_and_cli_defaults(workspace, monkeypatch):
 def test_kill_during_pack_then_rerun_gives_same_store(tmp_path: Path, fmt: str):
     pairs = make_pairs(30, seed=9, size=32)
     tiles, lr_dir = make_workspace(tmp_path, pairs, scale=2)
-    args = [sys.executable, "-m", "cli.data", "pack", fmt, "--hr", str(tiles), "--lr", str(lr_dir),
+    args = [sys.executable, "-m", "srkit.cli.data", "pack", fmt, "--hr", str(tiles), "--lr", str(lr_dir),
             "--shard-size", "4KiB"]
     clean = subprocess.run(args + ["--out", str(tmp_path / "clean")], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stderr

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_helpers import make_pairs
 
-from shards.partition import assign
-from shards.reader import open_store
-from shards.writer import write_store
+from srkit.shards.partition import assign
+from srkit.shards.reader import open_store
+from srkit.shards.writer import write_store
 
 
 @st.composite

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_helpers import make_pairs
 
-import shards.writer as writer
-from shards.reader import StoreError, open_store
-from shards.writer import LmdbShardWriter, write_store
+import srkit.shards.writer as writer
+from srkit.shards.reader import StoreError, open_store
+from srkit.shards.writer import LmdbShardWriter, write_store
 
 
 @pytest.mark.parametrize("codec", ["raw", "png"])

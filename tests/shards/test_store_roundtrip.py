@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from store_helpers import make_pairs
 
-from shards.reader import StoreError, open_store
-from shards.writer import lmdb_map_size, write_store
+from srkit.shards.reader import StoreError, open_store
+from srkit.shards.writer import lmdb_map_size, write_store
 
 
 def _assert_same(store, pairs):
@@ -70,7 +70,7 @@ def test_blank_first_tile_then_noise_never_map_full(tmp_path: Path):
 
 def test_store_bigger_than_initial_map(tmp_path: Path, monkeypatch):
     pairs = make_pairs(60, seed=4, size=128)  # ~1.2 MB of raw payload against a 16 MiB floor... so:
-    import shards.writer as writer
+    import srkit.shards.writer as writer
 
     # Make the proactive estimate useless so the MapFullError path must grow the map and retry.
     monkeypatch.setattr(writer, "_MIB", 1 << 12)

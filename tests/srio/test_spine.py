@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from srio.files import atomic_write_bytes, inside, remove_stale_temps, temp_name
-from srio.images import ImageError, decode_png, encode_png, is_gray_content, read_image
-from srio.keys import check_key, page_key, parse_tile_key, tile_key
-from srio.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
-from srio.seeding import sample_rng, sample_seed
+from srkit.core.files import atomic_write_bytes, inside, remove_stale_temps, temp_name
+from srkit.core.images import ImageError, decode_png, encode_png, is_gray_content, read_image
+from srkit.core.keys import check_key, page_key, parse_tile_key, tile_key
+from srkit.core.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
+from srkit.core.seeding import sample_rng, sample_seed
 
 
 @given(st.text(min_size=1, max_size=80))
@@ -143,7 +143,7 @@ def _sigint_ignored(_):
 def test_parallel_workers_ignore_sigint_and_the_parent_handler_is_restored():
     import signal
 
-    from srio.parallel import parallel_map
+    from srkit.core.parallel import parallel_map
 
     before = signal.getsignal(signal.SIGINT)
     assert all(parallel_map(_sigint_ignored, range(8), jobs=2, backend="loky"))
@@ -155,7 +155,7 @@ def test_deferred_interrupt_waits_for_check_and_a_second_press_is_immediate():
     import os
     import signal
 
-    from srio.console import DeferredInterrupt
+    from srkit.core.console import DeferredInterrupt
 
     before = signal.getsignal(signal.SIGINT)
     with DeferredInterrupt("deferred") as stop:
@@ -177,7 +177,7 @@ def test_deferred_interrupt_leaves_an_ignored_sigint_and_other_threads_alone():
     import signal
     import threading
 
-    from srio.console import DeferredInterrupt
+    from srkit.core.console import DeferredInterrupt
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -201,8 +201,8 @@ def test_an_unreachable_dask_scheduler_is_one_clear_error(monkeypatch):
     pytest.importorskip("distributed")
     import dask
 
-    from srio.console import StageError
-    from srio.parallel import parallel_map
+    from srkit.core.console import StageError
+    from srkit.core.parallel import parallel_map
 
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # the discard port: nobody listens
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):

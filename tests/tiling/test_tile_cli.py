@@ -6,9 +6,9 @@ import sys
 
 from typer.testing import CliRunner
 
-from cli.data import app
-from srio.console import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
-from tiling.manifest import kept_tiles
+from srkit.cli.data import app
+from srkit.core.console import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
+from srkit.tiling.manifest import kept_tiles
 
 runner = CliRunner()
 
@@ -60,18 +60,18 @@ def test_help_documents_exit_codes():
 def test_leading_dash_name_through_the_real_command(tmp_path, make_page, save_image):
     save_image(tmp_path / "-page one.png", make_page(seed=2))
     result = subprocess.run(
-        [sys.executable, "-m", "cli.data", "tile", "--size", "64", "--jobs", "1", "--", "-page one.png"],
+        [sys.executable, "-m", "srkit.cli.data", "tile", "--size", "64", "--jobs", "1", "--",
+         "-page one.png"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2]),
-             "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == EXIT_OK, result.stderr
     assert {r["source"] for r in kept_tiles(tmp_path / "tiles")} == {"-page one.png"}
 
 
 def test_disk_full_stops_with_exit_3_and_a_rerun_finishes(pages_dir, tmp_path, monkeypatch):
-    import tiling.run
-    from srio.files import atomic_write_bytes
+    import srkit.tiling.run as tiling_run
+    from srkit.core.files import atomic_write_bytes
 
     calls = {"n": 0}
 
@@ -83,7 +83,7 @@ def test_disk_full_stops_with_exit_3_and_a_rerun_finishes(pages_dir, tmp_path, m
 
     out = tmp_path / "tiles"
     args = ["tile", str(pages_dir), "--out", str(out), "--size", "64", "--jobs", "1"]
-    monkeypatch.setattr(tiling.run, "atomic_write_bytes", fill_up)
+    monkeypatch.setattr(tiling_run, "atomic_write_bytes", fill_up)
     full = runner.invoke(app, args)
     assert full.exit_code == EXIT_FAILED, full.output
     assert "disk full" in " ".join(full.output.split()) and "Traceback" not in full.output

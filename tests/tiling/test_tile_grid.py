@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiling.grid import grid, positions, too_small_reason
+from srkit.tiling.grid import grid, positions, too_small_reason
 
 dims = st.integers(min_value=1, max_value=300)
 

@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srio.console import UsageError
-from srio.files import temp_name
-from srio.images import read_png
-from srio.manifest import read_jsonl
-from tiling.manifest import complete_pages, kept_tiles
-from tiling.run import TileOptions, tile_pages
-from tiling.scores import SCORE_NAMES
-
-PROJECT = Path(__file__).resolve().parents[2]
+from srkit.core.console import UsageError
+from srkit.core.files import temp_name
+from srkit.core.images import read_png
+from srkit.core.manifest import read_jsonl
+from srkit.tiling.manifest import complete_pages, kept_tiles
+from srkit.tiling.run import TileOptions, tile_pages
+from srkit.tiling.scores import SCORE_NAMES
 
 
 def small(**kw) -> TileOptions:
@@ -131,14 +129,14 @@ def test_unreadable_file_is_reported(tmp_path, make_page, save_image, monkeypatc
     if os.geteuid() == 0:  # root reads any file: make the read fail as it would for a user
         import builtins
 
-        import srio.images
+        import srkit.core.images as core_images
 
         def guarded_open(file, *args, **kwargs):
             if Path(file) == locked:
                 raise PermissionError(13, "Permission denied", str(file))
             return builtins.open(file, *args, **kwargs)
 
-        monkeypatch.setattr(srio.images, "open", guarded_open, raising=False)
+        monkeypatch.setattr(core_images, "open", guarded_open, raising=False)
     summary = tile_pages([root], tmp_path / "out", small())
     locked.chmod(0o644)
     assert [Path(e.path).name for e in summary.skipped] == ["locked.png"]
@@ -231,10 +229,9 @@ def test_killed_subprocess_then_rerun_equals_uninterrupted(tmp_path, make_page, 
     ref = tmp_path / "ref"
     tile_pages([root], ref, small(size=32))
     out = tmp_path / "out"
-    code = ("import sys; from tiling.run import TileOptions, tile_pages;"
+    code = ("import sys; from srkit.tiling.run import TileOptions, tile_pages;"
             "tile_pages([sys.argv[1]], sys.argv[2], TileOptions(size=32, jobs=1))")
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
-    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(out)], env=env, cwd=str(PROJECT))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(out)], cwd=str(tmp_path))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         manifest = out / "tiles.jsonl"

@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srio.images import read_image
-from tiling.grid import grid
-from tiling.scores import (
+from srkit.core.images import read_image
+from srkit.tiling.grid import grid
+from srkit.tiling.scores import (
     BLACK_LEVEL,
     DEFAULT_FLAT_STD,
     DEFAULT_MIN_LAP,

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from srio.keys import check_key
-from tiling.run import TileOptions, tile_pages
-from tiling.sources import find_sources
+from srkit.core.keys import check_key
+from srkit.tiling.run import TileOptions, tile_pages
+from srkit.tiling.sources import find_sources
 
 
 def test_sources_are_relative_to_the_input_root_and_sorted(pages_dir, tmp_path):

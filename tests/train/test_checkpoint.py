@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from train import checkpoint as ckpt
+from srkit.train import checkpoint as ckpt
 
 
 def test_keeps_the_last_k_and_finds_the_latest(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.config import (
+from srkit.train.config import (
     Config,
     ConfigError,
     config_toml,
@@ -91,7 +91,7 @@ def test_written_config_reads_back_identically(tmp_path):
 
 def test_every_documented_preset_exists_and_says_where_it_comes_from():
     assert EXPECTED_PRESETS <= set(preset_names())
-    from train.config import preset_path
+    from srkit.train.config import preset_path
 
     for name in EXPECTED_PRESETS:
         text = preset_path(name).read_text()

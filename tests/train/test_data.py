@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.data import PairStream, StreamSpec, index_stream, part_indices, random_crop, to_device
-from train.usm import gaussian_blur, usm_sharpen
+from srkit.train.data import PairStream, StreamSpec, index_stream, part_indices, random_crop, to_device
+from srkit.train.usm import gaussian_blur, usm_sharpen
 
 
 def spec_for(n: int = 40, shards: int = 3, **kw) -> StreamSpec:
@@ -79,7 +79,7 @@ def test_device_augmentation_moves_lr_and_hr_together():
 
 
 def test_stream_reads_a_real_store(manga_store):
-    from shards.reader import open_store
+    from srkit.shards.reader import open_store
 
     with open_store(manga_store) as store:
         spec = StreamSpec(str(manga_store), tuple(int(i) for i in store.train_indices),
@@ -103,7 +103,7 @@ def reference_usm(img: np.ndarray) -> np.ndarray:
 
 
 def test_usm_matches_the_published_definition(manga_dev_pages):
-    from srio.images import read_image
+    from srkit.core.images import read_image
 
     page, _ = read_image(manga_dev_pages[0], color="gray")
     img = page[400:480, 300:380].astype(np.float64) / 255

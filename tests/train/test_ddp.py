@@ -12,8 +12,8 @@ import torch
 
 SCRIPT = textwrap.dedent("""
     import os, sys, torch
-    from train.config import resolve
-    from train.loop import train
+    from srkit.train.config import resolve
+    from srkit.train.loop import train
 
     store, out, dump = sys.argv[1:4]
     cfg = resolve(overrides={
@@ -59,8 +59,8 @@ def test_two_process_ddp_on_cpu(manga_store, tmp_path):
 
 CTRL_C_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
-    import train.loop as loop
-    from train.config import resolve
+    import srkit.train.loop as loop
+    from srkit.train.config import resolve
 
     store, out, dump = sys.argv[1:4]
     rank = int(os.environ["RANK"])

@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 
-from srio.manifest import read_jsonl
-from train.config import resolve
-from train.loop import TrainError, TrainStopped, train
+from srkit.core.manifest import read_jsonl
+from srkit.train.config import resolve
+from srkit.train.loop import TrainError, TrainStopped, train
 
 TINY = {"model": {"arch": "compact", "options": {"num_feat": 8, "num_conv": 1}},
         "data": {"gt_size": 32, "batch_size": 4, "workers": 0, "val_max": 2, "shuffle_buffer": 4},
@@ -36,9 +36,9 @@ def test_loss_decreases_and_run_folder_is_complete(manga_store, tmp_path):
     losses = [r["l_pix"] for r in records if r["kind"] == "train"]
     assert len(losses) == 4 and sum(losses[-2:]) < sum(losses[:2]), losses
     # on the same validation tiles, the trained model is clearly better than the one it started from
-    from shards.reader import open_store
-    from train.models import build_model, load_model
-    from train.validate import evaluate, load_valset
+    from srkit.shards.reader import open_store
+    from srkit.train.models import build_model, load_model
+    from srkit.train.validate import evaluate, load_valset
 
     with open_store(manga_store) as store:
         valset = load_valset(store, 4)
@@ -112,7 +112,7 @@ def test_gan_stage_runs_from_the_psnr_stage(manga_store, psnr_run, tmp_path, gan
            "label_smoothing": gan_loss == "vanilla"}
     loss = {"usm_gt": True}
     if gan_loss == "vanilla":  # perceptual loss too, from a VGG19 file of the torchvision layout
-        from train.losses import vgg19_features
+        from srkit.train.losses import vgg19_features
 
         vgg = tmp_path / "vgg19.pth"
         torch.save({f"features.{k}": v for k, v in vgg19_features(upto=2).state_dict().items()}, vgg)
@@ -136,7 +136,7 @@ def test_perceptual_preset_without_vgg_weights_is_refused(manga_store, tmp_path)
 
 
 def test_export_reloads_to_identical_outputs(manga_store, tmp_path):
-    from train.export import load_exported
+    from srkit.train.export import load_exported
 
     # also channels_last, AMP asked on a CPU (a note, then float32), AdamW, multistep, clipping
     cfg = tiny(tmp_path / "e", train={"iters": 2, "channels_last": True, "amp": "bf16", "grad_clip": 0.5},
@@ -144,7 +144,7 @@ def test_export_reloads_to_identical_outputs(manga_store, tmp_path):
     result = train(cfg, manga_store, quiet=True)
     x = torch.rand(1, 1, 20, 24)
     reference = load_exported(tmp_path / "e" / "model.safetensors")
-    from train.models import load_model
+    from srkit.train.models import load_model
 
     model = load_model(result.generator_state, json.loads((tmp_path / "e" / "model.json").read_text())).eval()
     with torch.no_grad():
@@ -177,7 +177,7 @@ def test_trains_from_an_hdf5_store_with_workers(manga_dev_pages, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from train.parts import lr_factor
+    from srkit.train.parts import lr_factor
 
     cos = resolve(overrides={"optim": {"schedule": "cosine", "min_lr_ratio": 0.1, "warmup": 10},
                              "train": {"iters": 110}})
@@ -205,7 +205,7 @@ def _ctrl_c_after_step(monkeypatch, call: int, presses: int) -> None:
     import os
     import signal
 
-    import train.loop as loop
+    import srkit.train.loop as loop
 
     real_step = loop.step
     calls = []
@@ -229,7 +229,7 @@ def test_ctrl_c_mid_iteration_resumes_to_the_same_weights(manga_store, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         train(tiny(tmp_path / "b", **extra), manga_store, quiet=True)
     monkeypatch.undo()
-    from train.checkpoint import latest
+    from srkit.train.checkpoint import latest
 
     # once: iteration 3 is finished, then saved; twice: stopped at once, the last save is iteration 2
     saved = latest(tmp_path / "b" / "checkpoints")

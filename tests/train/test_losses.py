@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from train.losses import (
+from srkit.train.losses import (
     GAN_LOSSES,
     REAL_ESRGAN_LAYER_WEIGHTS,
     PerceptualLoss,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from train.metrics import bicubic_upscale, psnr, psnr_ssim_y, ssim, to_uint8, to_y
+from srkit.train.metrics import bicubic_upscale, psnr, psnr_ssim_y, ssim, to_uint8, to_y
 
 
 def test_psnr_of_a_constant_offset_by_hand():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from train.models import (
+from srkit.train.models import (
     ARCHS,
     DISCRIMINATORS,
     ModelLoadError,

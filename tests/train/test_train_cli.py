@@ -8,7 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from train.cli import app
+from srkit.train.cli import app
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def test_usage_errors_exit_2_with_a_clear_line(manga_store, tmp_path):
 
 
 def test_end_to_end_subprocess(manga_store, tmp_path):
-    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+    cmd = [sys.executable, "-m", "srkit.cli.train", "--shards", str(manga_store), "--preset", "smoke",
            "--iters", "20", "--out", str(tmp_path / "runs" / "smoke"), "--set", "data.val_max=2"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -67,10 +67,10 @@ def test_ctrl_c_to_the_whole_group_with_loader_workers(manga_store, tmp_path):
     import signal
     import time
 
-    from train.checkpoint import latest
+    from srkit.train.checkpoint import latest
 
     run = tmp_path / "runs" / "grp"
-    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+    cmd = [sys.executable, "-m", "srkit.cli.train", "--shards", str(manga_store), "--preset", "smoke",
            "--out", str(run), "--set", "data.val_max=1", "--set", "data.workers=2", "--ckpt-every", "100000",
            "--log-every", "1", "--set", "train.grad_accum=32"]  # more batches per iteration than in flight
     proc = subprocess.Popen([*cmd, "--iters", "100000"], stderr=subprocess.PIPE, text=True, cwd=tmp_path,
@@ -92,10 +92,10 @@ def test_ctrl_c_saves_a_checkpoint_and_a_rerun_continues(manga_store, tmp_path):
     import signal
     import time
 
-    from train.checkpoint import latest
+    from srkit.train.checkpoint import latest
 
     run = tmp_path / "runs" / "int"
-    cmd = [sys.executable, "-m", "cli.train", "--shards", str(manga_store), "--preset", "smoke",
+    cmd = [sys.executable, "-m", "srkit.cli.train", "--shards", str(manga_store), "--preset", "smoke",
            "--out", str(run), "--set", "data.val_max=1", "--ckpt-every", "100000", "--log-every", "1"]
     proc = subprocess.Popen([*cmd, "--iters", "100000"], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     metrics = run / "metrics.jsonl"

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srio.images import read_image
-from srio.keys import page_key, tile_key
+from srkit.core.images import read_image
+from srkit.core.keys import page_key, tile_key
 
 
 def page_tiles(pages: list[Path], tile: int, per_page: int) -> list[tuple[str, np.ndarray]]:
@@ -40,11 +40,11 @@ def page_tiles(pages: list[Path], tile: int, per_page: int) -> list[tuple[str, n
 
 def build_store(out: Path, pages: list[Path], tile: int = 192, per_page: int = 8,
                 recipe: str = "rawkuma_like", val_fraction: float = 0.15, fmt: str = "lmdb") -> Path:
-    from shards.writer import write_store
+    from srkit.shards.writer import write_store
 
     tiles = page_tiles(pages, tile, per_page)
     try:
-        from degrade.recipe import load_recipe
+        from srkit.degrade.recipe import load_recipe
     except ImportError:  # the degrade package is absent or incomplete: a plain box-filter x4 instead
         pairs = [(key, hr, cv2.resize(hr, (tile // 4, tile // 4), interpolation=cv2.INTER_AREA))
                  for key, hr in tiles]

@@ -3,12 +3,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from train.evaluate import BASELINES
+from srkit.train.evaluate import BASELINES
 
 
 def test_demo_runs_end_to_end_and_beats_bicubic(tmp_path):
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-c", "from cli.data import main; main()", "demo", "--out", str(out),
+    cmd = [sys.executable, "-c", "from srkit.cli.data import main; main()", "demo", "--out", str(out),
            "--pages", "5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

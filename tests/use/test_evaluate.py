@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from srio.images import write_png
-from train.evaluate import evaluate
-from train.models import build_model
+from srkit.core.images import write_png
+from srkit.train.evaluate import evaluate
+from srkit.train.models import build_model
 
 
 def test_eval_table_matches_a_hand_computed_psnr(tmp_path):

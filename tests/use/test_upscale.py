@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from train.models import build_model
-from train.upscale import ModelFileError, adapt_and_upscale, load_model, upscale_array, upscale_file
+from srkit.train.models import build_model
+from srkit.train.upscale import ModelFileError, adapt_and_upscale, load_model, upscale_array, upscale_file
 
 
 def _export(tmp_path, arch="compact", channels=1, scale=2, name="model", **options):
@@ -107,7 +107,7 @@ def test_bad_model_files_are_refused_clearly(tmp_path):
 def test_output_paths_mirror_folders_and_never_collide(tmp_path):
     from pathlib import Path
 
-    from train.upscale import output_paths
+    from srkit.train.upscale import output_paths
 
     found = [(Path("in/ch1/001.png"), Path("ch1/001.png")), (Path("in/ch2/001.png"), Path("ch2/001.png")),
              (Path("in/a.png"), Path("a.png")), (Path("in/a.jpg"), Path("a.jpg"))]

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from train.models.rrdbnet import RRDBNet
-from train.models.srcnn import MSRCNN, SRCNN
-from train.models.srresnet import SRResNet
-from train.models.srvgg import SRVGGNetCompact, compact_scale
-from train.models.unet_disc import UNetDiscriminatorSN
-from train.models.vgg_disc import VGGDiscriminator
+from srkit.train.models.rrdbnet import RRDBNet
+from srkit.train.models.srcnn import MSRCNN, SRCNN
+from srkit.train.models.srresnet import SRResNet
+from srkit.train.models.srvgg import SRVGGNetCompact, compact_scale
+from srkit.train.models.unet_disc import UNetDiscriminatorSN
+from srkit.train.models.vgg_disc import VGGDiscriminator
 
 ARCHS: dict[str, Callable[..., nn.Module]] = {
     "rrdbnet": RRDBNet,

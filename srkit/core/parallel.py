@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from srio.console import StageError
+from srkit.core.console import StageError
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from train.cli import app
+    from srkit.train.cli import app
 
     app()
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from srio.files import atomic_write_bytes
+from srkit.core.files import atomic_write_bytes
 
 # Well above a 4800 x 6800 page (32.6 Mpx) and far below what exhausts memory (a 400 Mpx RGB page
 # needs 1.2 GB decoded).

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from srio.files import atomic_write_text
+from srkit.core.files import atomic_write_text
 
 
 def canonical_json(record: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from srio.console import EXIT_CODES_HELP
+from srkit.core.console import EXIT_CODES_HELP
 
 app = typer.Typer(
     name="sr-data",
@@ -23,15 +23,15 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from degrade import cli as degrade_cli
-    from shards import cli as shards_cli
-    from tiling import cli as tiling_cli
+    from srkit.degrade import cli as degrade_cli
+    from srkit.shards import cli as shards_cli
+    from srkit.tiling import cli as tiling_cli
 
     tiling_cli.register(app)
     degrade_cli.register(app)
     shards_cli.register(app)
     try:
-        from train import demo_cli
+        from srkit.train import demo_cli
     except ImportError:
         return
     demo_cli.register(app)
@@ -45,7 +45,7 @@ def _root() -> None:
 @app.command("version")
 def version() -> None:
     """Print the versions of the toolkit and of the libraries that decide output bytes."""
-    from srio.versions import library_versions
+    from srkit.core.versions import library_versions
 
     for name, value in library_versions().items():
         typer.echo(f"{name} {value}")
