@@ -1,7 +1,7 @@
 """Trainer throughput: steady-state samples/s and data stall for Compact and RRDBNet, and the loader alone.
 
 Store: 400 px gray tiles cut from the real manga `dev` pages (the procedural pages of
-``tiling.synthetic`` when ../shared is absent), degraded x4 by the ``rawkuma_like`` recipe (a box
+``srkit.demo.pages`` when ../shared is absent), degraded x4 by the ``rawkuma_like`` recipe (a box
 filter if the degrade package is unavailable) and packed as a raw LMDB store in a temp folder.
 
 Rows:
@@ -42,7 +42,7 @@ def dev_pages() -> list[np.ndarray]:
             rows = [r for r in csv.DictReader(f, delimiter="\t")
                     if r["role"] == "dev" and r["file"].startswith("manga/")]
         return [read_image(REAL / r["file"], color="gray")[0] for r in rows]
-    from srkit.tiling.synthetic import manga_page
+    from srkit.demo.pages import manga_page
 
     return [manga_page(seed=s) for s in range(3)]
 

@@ -85,6 +85,22 @@ class EvalResult:
         lines += ["| " + " | ".join(str(r[h]) if r[h] != "" else "n/a" for h in head) + " |" for r in rows]
         return "\n".join(lines) + "\n"
 
+    def rich_table(self, title: str):
+        """The table of means for the terminal: one row per scale, PSNR / SSIM per method."""
+        from rich.table import Table
+
+        table = Table(title=f"mean PSNR (dB) / SSIM on Y, border shaved: {title}")
+        table.add_column("scale")
+        for method in self.methods:
+            table.add_column(method, justify="right")
+        for scale in sorted(self.scales):
+            cells = []
+            for method in self.methods:
+                value = self.mean(scale, method)
+                cells.append("n/a" if value is None else f"{value[0]:.2f} / {value[1]:.4f}")
+            table.add_row(f"{scale}x", *cells)
+        return table
+
     def write(self, out_dir: Path) -> None:
         rows = self.rows()
         if not rows:

@@ -113,7 +113,6 @@ def eval_command(
     tile: int = typer.Option(512, "--tile", help="Tile size for the model (0: whole image)."),
     save_images: bool = typer.Option(False, "--save-images", help="Write side-by-side comparison crops."),
 ) -> None:
-    from srkit.train.demo_cli import result_table
     from srkit.train.evaluate import evaluate
     from srkit.train.upscale import ModelFileError, list_inputs
 
@@ -137,7 +136,7 @@ def eval_command(
         raise UsageError(str(err)) from None
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
-    console.print(result_table(result, f"recipe {recipe}, {len(files)} images"))
+    console.print(result.rich_table(f"recipe {recipe}, {len(files)} images"))
     for line in result.skipped:
         console.print(f"[red]skipped[/red] {line}")
     console.print(f"wrote {out / 'table.csv'}, {out / 'table.md'} and {out / 'degradations.jsonl'}")

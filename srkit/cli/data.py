@@ -24,16 +24,13 @@ app = typer.Typer(
 
 def _register_all() -> None:
     from srkit.degrade import cli as degrade_cli
+    from srkit.demo import cli as demo_cli
     from srkit.shards import cli as shards_cli
     from srkit.tiling import cli as tiling_cli
 
     tiling_cli.register(app)
     degrade_cli.register(app)
     shards_cli.register(app)
-    try:
-        from srkit.train import demo_cli
-    except ImportError:
-        return
     demo_cli.register(app)
 
 

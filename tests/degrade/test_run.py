@@ -258,8 +258,8 @@ def test_replay_rebuilds_the_same_pixels_as_written(tiles_dir, tmp_path):
 
 def test_a_tile_changed_since_tiling_is_refused_with_its_name(tmp_path):
     from srkit.core.images import read_png, write_png
+    from srkit.demo.pages import write_manga_pages
     from srkit.tiling.run import TileOptions, tile_pages
-    from srkit.tiling.synthetic import write_manga_pages
 
     write_manga_pages(tmp_path / "pages", count=1, height=400, width=300)
     tile_pages([tmp_path / "pages"], tmp_path / "tiles", TileOptions(size=96, jobs=1))

@@ -1,4 +1,4 @@
-"""``sr-data demo``: registered into ``sr-data`` (it drives every stage, so it lives at the bottom)."""
+"""``sr-data demo``: the command over ``srkit.demo.pipeline.run_demo``."""
 
 from __future__ import annotations
 
@@ -7,23 +7,6 @@ from pathlib import Path
 import typer
 
 from srkit.core.console import EXIT_CODES_HELP, EXIT_FAILED, console, friendly_errors
-
-
-def result_table(result, title: str):
-    """A rich table of an ``EvalResult``: one row per scale, PSNR / SSIM per method."""
-    from rich.table import Table
-
-    table = Table(title=f"mean PSNR (dB) / SSIM on Y, border shaved: {title}")
-    table.add_column("scale")
-    for method in result.methods:
-        table.add_column(method, justify="right")
-    for scale in sorted(result.scales):
-        cells = []
-        for method in result.methods:
-            value = result.mean(scale, method)
-            cells.append("n/a" if value is None else f"{value[0]:.2f} / {value[1]:.4f}")
-        table.add_row(f"{scale}x", *cells)
-    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -46,14 +29,14 @@ def demo_command(
     iters: int = typer.Option(None, "--iters", help="Training iterations (default: the smoke preset's)."),
     jobs: int = typer.Option(None, "--jobs", help="Worker processes for tile/degrade (default: all cores)."),
 ) -> None:
-    from srkit.train.demo import DemoSettings, run_demo
+    from srkit.demo.pipeline import DemoSettings, run_demo
 
     def report(step: str, message: str) -> None:
         console.print(f"[bold green]{step:>8}[/bold green]  {message}")
 
     result = run_demo(out, DemoSettings(pages=pages, seed=seed, iters=iters, jobs=jobs), report)
     console.print()
-    console.print(result_table(result.table, "held-out pages, recipe rawkuma_like"))
+    console.print(result.table.rich_table("held-out pages, recipe rawkuma_like"))
     console.print(f"done in {result.seconds:.0f} s. Next, on your own pages:")
     for line in (
         "sr-data tile PAGES/ --size 400",

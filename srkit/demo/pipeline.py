@@ -1,9 +1,9 @@
 """``sr-data demo``: the whole pipeline on procedural manga pages, before you own any data.
 
-Synthesises seeded manga-like pages (``tiling.synthetic``), then runs, in one folder, the same
+Synthesises seeded manga-like pages (``srkit.demo.pages``), then runs, in one folder, the same
 functions the commands run: tile -> degrade (``rawkuma_like``) -> pack (LMDB) -> train (preset
 ``smoke``) -> eval on held-out pages the model never saw. Every stage is resumable, so a rerun only
-finishes what is missing. It lives in ``train/`` because it drives every stage above it.
+finishes what is missing. It drives every stage, so it sits above all of them.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def run_demo(out: str | os.PathLike = "demo", settings: DemoSettings | None = No
              report: Callable[[str, str], None] | None = None) -> DemoResult:
     """Run the demo in ``out``; ``report(step, message)`` is called as each step finishes."""
     from srkit.degrade.run import degrade_tiles
+    from srkit.demo.pages import write_manga_pages
     from srkit.shards.pack import pack_store
     from srkit.tiling.run import TileOptions, tile_pages
-    from srkit.tiling.synthetic import write_manga_pages
     from srkit.train.config import resolve
     from srkit.train.evaluate import evaluate
     from srkit.train.loop import train
