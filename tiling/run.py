@@ -42,33 +42,29 @@ final files are byte-identical whatever the interruptions or the number of worke
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
-
-from srkit.core.console import StageError, UsageError
-from srkit.core.files import atomic_write_bytes, atomic_write_text, remove_stale_temps
-from srkit.core.hashing import sha256_bytes, sha256_file
-from srkit.core.images import DEFAULT_MAX_PIXELS, ImageError, channels, encode_png, read_image, to_gray
-from srkit.core.keys import POSITION_DIGITS, parse_tile_key, tile_key
+from srkit.core.console import UsageError
+from srkit.core.files import atomic_write_text, remove_stale_temps
+from srkit.core.images import DEFAULT_MAX_PIXELS
+from srkit.core.keys import parse_tile_key
+from srkit.core.locks import folder_lock
 from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
 from srkit.core.parallel import BackendUnavailable, check_backend, parallel_map, resolve_jobs
-from srkit.tiling.grid import EDGE_MODES, grid, too_small_reason
+from srkit.tiling.grid import EDGE_MODES
 from srkit.tiling.manifest import ERRORS_NAME, MANIFEST_NAME
-from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, pad_tile, rejection_reason, score_boxes
-from srkit.tiling.sources import Source, find_sources
+from srkit.tiling.page import PageTask, page_counts, tile_one_page
+from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP
+from srkit.tiling.sources import find_sources
 
 RUN_NAME = "run.json"
-LOCK_NAME = ".lock"
 COLOR_MODES = ("auto", "gray", "rgb")
 SELECT_MODES = ("grid", "best")
 NEXT_COMMAND = "sr-data degrade --recipe rawkuma_like"
@@ -156,141 +152,7 @@ class TileSummary:
         return not self.skipped
 
 
-# ---------------------------------------------------------------------------------- one page
-
-
-@dataclass(frozen=True)
-class PageTask:
-    source: Source
-    out_dir: str
-    options: TileOptions
-    single_thread: bool
-
-
-def _tile_record(src: Source, sha: str, box: Any, ch: int, scores: dict[str, float]) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "type": "tile", "key": tile_key(src.page, box.y, box.x), "page": src.page,
-        "source": src.source, "source_sha256": sha, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
-        "channels": ch, "scores": scores, "status": "rejected", "reason": None, "file": None,
-        "sha256": None,
-    }
-    if box.padded:
-        rec["true_w"], rec["true_h"] = box.true_w, box.true_h
-    return rec
-
-
-def tile_one_page(task: PageTask) -> dict[str, Any]:
-    """Tile one page: write its kept tiles, return its records (``tiles``, ``page``) or ``error``.
-
-    Runs in a worker; holds one decoded page at a time. Bad input becomes an ``error`` string;
-    failing to write the output (disk full, no permission) raises StageError: the run cannot go on.
-    """
-    if task.single_thread:
-        cv2.setNumThreads(1)
-    src, opts = task.source, task.options
-    try:
-        return _tile_page(src, Path(task.out_dir), opts)
-    except StageError:
-        raise
-    except ImageError as err:
-        return {"error": err.problem, "source": src}
-    except OSError as err:
-        return {"error": f"cannot read the file: {err.strerror or err}", "source": src}
-    except MemoryError:
-        return {"error": "out of memory decoding this page (lower --max-pixels or --jobs)", "source": src}
-    except Exception as err:  # noqa: BLE001 - one odd file must not stop a long run; it is reported
-        return {"error": f"unexpected {type(err).__name__} while tiling: {err}", "source": src}
-
-
-def _tile_page(src: Source, out_dir: Path, opts: TileOptions) -> dict[str, Any]:
-    img, info = read_image(src.path, color=opts.color, max_pixels=opts.max_pixels)
-    sha = sha256_file(src.path)
-    height, width = img.shape[:2]
-    ch = channels(img)
-    page: dict[str, Any] = {
-        "type": "page", "page": src.page, "source": src.source, "source_sha256": sha,
-        "width": width, "height": height, "channels": ch, "alpha_composited": info.alpha_composited,
-        "image": info.as_dict(), "status": "complete", "reason": None,
-    }
-    if max(height, width) > 10**POSITION_DIGITS:
-        raise ImageError(src.path, f"image is {width} x {height}: positions past {10**POSITION_DIGITS:,} "
-                         "px do not fit in tile keys; cut such long strips into pages first")
-    small = too_small_reason(height, width, opts.size, opts.edge)  # type: ignore[arg-type]
-    if small:
-        page.update(status="skipped", reason=small)
-        return {"tiles": [], "page": page, "written": 0}
-    boxes = grid(height, width, opts.size, opts.grid_step, opts.edge)  # type: ignore[arg-type]
-    gray = to_gray(img)
-    scores = score_boxes(gray, boxes)
-    del gray
-    records = [_tile_record(src, sha, box, ch, sc) for box, sc in zip(boxes, scores, strict=True)]
-    candidates = []
-    for rec, sc in zip(records, scores, strict=True):
-        rec["reason"] = rejection_reason(sc, opts.flat_std, opts.min_lap)
-        if rec["reason"] is None:
-            candidates.append(rec)
-    if opts.select == "best":
-        candidates.sort(key=lambda r: (-r["scores"]["lap"], r["key"]))
-    limit = opts.max_per_page if opts.max_per_page else len(candidates)
-    by_hash: dict[str, str] = {}
-    written = 0
-    box_of = {tile_key(src.page, b.y, b.x): b for b in boxes}
-    for rec in candidates:
-        if written >= limit:
-            rec["reason"] = "not_selected"
-            continue
-        data = encode_png(pad_tile(img, box_of[rec["key"]]), opts.png_level)
-        digest = sha256_bytes(data)
-        rec["sha256"] = digest
-        first = by_hash.get(digest)
-        if first is not None and first < rec["key"]:
-            rec["reason"], rec["duplicate_of"] = "duplicate", first
-            continue
-        by_hash[digest] = rec["key"]
-        rec["status"], rec["file"] = "kept", f"{rec['key']}.png"
-        _write_tile(out_dir / rec["file"], data)
-        written += 1
-    # ``best`` visits tiles by score: a duplicate seen before its smaller-keyed twin is settled at the end.
-    page.update(_page_counts(records))
-    return {"tiles": records, "page": page, "written": written}
-
-
-def _write_tile(path: Path, data: bytes) -> None:
-    """Write a tile atomically; a failure to write output stops the run (it is not the page's fault)."""
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise StageError(f"disk full while writing {path}; free some space and rerun the same command "
-                             "to finish") from None
-        raise StageError(f"cannot write {path}: {err.strerror or err}") from None
-
-
-def _page_counts(tile_records: list[dict[str, Any]]) -> dict[str, Any]:
-    rejected = Counter(r["reason"] for r in tile_records if r["status"] != "kept")
-    return {
-        "candidates": len(tile_records),
-        "kept": sum(1 for r in tile_records if r["status"] == "kept"),
-        "rejected": dict(sorted(rejected.items())),
-    }
-
-
 # ---------------------------------------------------------------------------------- the stage
-
-
-@contextlib.contextmanager
-def _folder_lock(out_dir: Path) -> Iterator[None]:
-    with open(out_dir / LOCK_NAME, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"another sr-data tile is writing to {out_dir}; wait for it or use another --out"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _check_run_options(out_dir: Path, opts: TileOptions) -> None:
@@ -351,7 +213,7 @@ def tile_pages(
     out.mkdir(parents=True, exist_ok=True)
     summary = TileSummary(out_dir=str(out), pages_found=len(sources))
     errors = [FileError(s.source, s.path, s.problem) for s in unusable]
-    with _folder_lock(out):
+    with folder_lock(out, f"another sr-data tile is writing to {out}; wait for it or use another --out"):
         _check_run_options(out, opts)
         remove_stale_temps(out)
         _, pages = _latest_records(out)
@@ -405,7 +267,7 @@ def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict
         per_page.setdefault(rec["page"], []).append(rec)
     for page, rec in pages.items():
         if rec.get("status") == "complete":
-            rec.update(_page_counts(per_page.get(page, [])))
+            rec.update(page_counts(per_page.get(page, [])))
     order = {"tile": 0, "page": 1}
     write_jsonl_sorted(
         out / MANIFEST_NAME, [*tiles.values(), *pages.values()],

@@ -70,7 +70,7 @@ def test_leading_dash_name_through_the_real_command(tmp_path, make_page, save_im
 
 
 def test_disk_full_stops_with_exit_3_and_a_rerun_finishes(pages_dir, tmp_path, monkeypatch):
-    import srkit.tiling.run as tiling_run
+    import srkit.tiling.page as tiling_page
     from srkit.core.files import atomic_write_bytes
 
     calls = {"n": 0}
@@ -83,7 +83,7 @@ def test_disk_full_stops_with_exit_3_and_a_rerun_finishes(pages_dir, tmp_path, m
 
     out = tmp_path / "tiles"
     args = ["tile", str(pages_dir), "--out", str(out), "--size", "64", "--jobs", "1"]
-    monkeypatch.setattr(tiling_run, "atomic_write_bytes", fill_up)
+    monkeypatch.setattr(tiling_page, "atomic_write_bytes", fill_up)
     full = runner.invoke(app, args)
     assert full.exit_code == EXIT_FAILED, full.output
     assert "disk full" in " ".join(full.output.split()) and "Traceback" not in full.output
