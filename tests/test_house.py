@@ -43,8 +43,8 @@ def source_files() -> dict[str, Path]:
     for package in PYPROJECT["tool"]["setuptools"]["packages"]:
         top = next(p for p in sorted(PACKAGE_DIRS, key=len, reverse=True)
                    if package == p or package.startswith(p + "."))
-        folder = PROJECT / PACKAGE_DIRS[top] / Path(*package[len(top):].strip(".").split(".") if package != top
-                                                       else ())
+        inner = package[len(top):].strip(".")
+        folder = PROJECT / PACKAGE_DIRS[top] / Path(*inner.split(".") if inner else ())
         for path in sorted(folder.glob("*.py")):
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             modules[name] = path

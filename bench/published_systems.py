@@ -1,15 +1,15 @@
-"""Each seed system end to end, from the command line, on the real manga pages, with a stated budget.
+"""Each published system this toolkit reproduces, end to end from the command line, on real manga pages.
 
-Trains on the three `dev` manga pages of ../shared/data/real (400 px tiles) and evaluates on the two
-`eval` pages, which no step ever trains or tunes on. Every system runs the same commands a user
-types: `sr-data tile`, `sr-data degrade --recipe R`, `sr-data pack`, `sr-train --preset P`, then
-`sr-train eval` on the eval pages. On a CPU the published network sizes and iteration counts are out
-of reach, so each system states the overrides it runs with (smaller RRDBNet trunks, fewer
-iterations); the `esrgan_x4_gan` and `manga_x4_gan` stages run without the perceptual loss because
-VGG19 weights are not shipped (pass --vgg-weights FILE to include it).
+Trains on the three `dev` manga pages of the project's test images (../shared/data/real, 400 px
+tiles) and evaluates on the two `eval` pages, which no step ever trains or tunes on. Every system
+runs the commands a user types: `sr-data tile`, `sr-data degrade --recipe R`, `sr-data pack`,
+`sr-train --preset P`, then `sr-train eval` on the eval pages. On a CPU the published network sizes
+and iteration counts are out of reach, so each system states the overrides it runs with (smaller
+RRDBNet trunks, fewer iterations); the `esrgan_x4_gan` and `manga_x4_gan` stages run without the
+perceptual loss because VGG19 weights are not shipped (pass --vgg-weights FILE to include it).
 
-Run: python bench/seed_systems.py [--only NAME ...] [--work DIR] [--scale-iters F]
-Prints one Markdown table (and writes it to WORK/seed_systems.md).
+Run: python bench/published_systems.py [--only NAME ...] [--work DIR] [--scale-iters F]
+Prints one Markdown table (and writes it to WORK/published_systems.md).
 """
 
 from __future__ import annotations
@@ -46,19 +46,25 @@ def rrdb_two_stages(psnr: str, gan: str, psnr_iters: int, gan_iters: int) -> lis
             (gan, [*SMALL_RRDB, *budget(gan_iters), "--set", "loss.perceptual_weight=0.0", *NO_MILESTONE])]
 
 
-# name -> seed document, recipe, store format, [(preset, extra sr-train args)]
+# name -> the publication, recipe, store format, [(preset, extra sr-train args)]
 SYSTEMS: dict[str, dict] = {
-    "seed000_manga": {"seed": "000", "recipe": "rawkuma_like", "store": "lmdb",
-                      "stages": rrdb_two_stages("manga_x4", "manga_x4_gan", 600, 60)},
-    "seed001_srcnn": {"seed": "001", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
-                      "stages": [("srcnn_x2", ["--workers", "0", *budget(400, 200)])]},
-    "seed001_msrcnn": {"seed": "001", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
-                       "stages": [("msrcnn_x2", ["--workers", "0", *budget(400, 200)])]},
-    "seed002_srresnet8_wgangp": {"seed": "002", "recipe": "bicubic_x4", "store": "lmdb",
-                                 "stages": [("srresnet8_wgangp_x4",
-                                             ["--batch-size", "8", "--workers", "0", *budget(200)])]},
-    "seed003_realesrgan": {"seed": "003/004", "recipe": "realesrgan_x4", "store": "lmdb",
-                           "stages": rrdb_two_stages("esrgan_x4_psnr", "esrgan_x4_gan", 300, 30)},
+    "manga_blog": {
+        "source": "New ESRGAN model for grayscale manga upscaling (blog post, 2024)",
+        "recipe": "rawkuma_like", "store": "lmdb",
+        "stages": rrdb_two_stages("manga_x4", "manga_x4_gan", 600, 60)},
+    "srcnn": {
+        "source": "Intaniyom et al., m-SRCNN paper: its SRCNN", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
+        "stages": [("srcnn_x2", ["--workers", "0", *budget(400, 200)])]},
+    "msrcnn": {
+        "source": "Intaniyom et al., m-SRCNN paper", "recipe": "srcnn_bicubic_x2", "store": "hdf5",
+        "stages": [("msrcnn_x2", ["--workers", "0", *budget(400, 200)])]},
+    "anime_wgangp": {
+        "source": "Jin Huang, Anime Super Resolution Using GANs", "recipe": "bicubic_x4", "store": "lmdb",
+        "stages": [("srresnet8_wgangp_x4", ["--batch-size", "8", "--workers", "0", *budget(200)])]},
+    "realesrgan": {
+        "source": "Real-ESRGAN (Wang et al., 2021) as implemented by Ioannou (2023) and ash1ra",
+        "recipe": "realesrgan_x4", "store": "lmdb",
+        "stages": rrdb_two_stages("esrgan_x4_psnr", "esrgan_x4_gan", 300, 30)},
 }
 
 
@@ -130,7 +136,7 @@ def run_system(name: str, spec: dict, work: Path, scale_iters: float) -> dict:
     row = rows[0]
     return {
         "system": name,
-        "seed": spec["seed"],
+        "source": spec["source"],
         "recipe": spec["recipe"],
         "store": spec["store"],
         "stages": "; ".join(stages),
@@ -148,7 +154,7 @@ def run_system(name: str, spec: dict, work: Path, scale_iters: float) -> dict:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| system (seed) | recipe, store | training (CPU) | eval pages: nearest / bilinear / bicubic / "
+        "| system (source) | recipe, store | training (CPU) | eval pages: nearest / bilinear / bicubic / "
         "model Y-PSNR (dB) | model - bicubic | SSIM bicubic -> model |",
         "|---|---|---|---|---|---|",
     ]
@@ -161,7 +167,7 @@ def markdown(results: list[dict]) -> str:
             else f"{r['eval_bicubic_ssim']:.4f} -> {r['eval_model_ssim']:.4f}"
         )
         lines.append(
-            f"| {r['system']} ({r['seed']}) | {r['recipe']}, {r['store']} | {r['train_s'] / 60:.1f} min: "
+            f"| {r['system']} ({r['source']}) | {r['recipe']}, {r['store']} | {r['train_s'] / 60:.1f} min: "
             f"{r['stages']} | {r['eval_nearest']:.2f} / {r['eval_bilinear']:.2f} / {r['eval_bicubic']:.2f}"
             f" / {model} | {gain} | {ssim} |"
         )
@@ -173,7 +179,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", nargs="*", choices=list(SYSTEMS), help="Run only these systems.")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/srkit_seed_systems"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/srkit_published_systems"))
     parser.add_argument("--scale-iters", type=float, default=1.0, help="Multiply every iteration budget.")
     args = parser.parse_args()
     if not (REAL / "MANIFEST.tsv").exists():
@@ -185,7 +191,7 @@ def main() -> None:
         print(markdown(results[-1:]), flush=True)
     table = markdown(results)
     args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "seed_systems.md").write_text(table)
+    (args.work / "published_systems.md").write_text(table)
     print(table)
 
 
