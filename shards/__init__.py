@@ -76,4 +76,11 @@ environment whose keys are the sample keys and whose values are the tiles' PNG b
 
 Python API: ``shards.reader.open_store``, ``shards.partition.assign``, ``shards.writer.write_store``,
 ``shards.pack.pack_store``, ``shards.verify.verify_store``.
+
+Modules: ``format`` (record header, codecs, checksums, names); ``shard_writer`` (the interface of a
+shard writer) with ``lmdb_writer`` and ``hdf5_writer`` (one class per backend); ``builder`` (shards
+written under temporary names and renamed when complete, for every layout); ``store_folder``
+(index.json, keys.txt, lineage.jsonl, the folder around the shards); ``writer`` (arrays -> store);
+``inputs``, ``pack`` and ``basicsr`` (``sr-data pack``); ``reader``; ``verify``; ``sheet``; ``split``;
+``partition``; ``sizes``; ``cli``.
 """

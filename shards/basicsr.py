@@ -5,37 +5,61 @@ Keys are the sample keys (no dots, the same on both sides); values are the tile 
 bytes, stored as they are; ``meta_info.txt`` has one line ``{key}.png ({h},{w},{c}) {level}`` per
 key, with c = 1 for gray. Their readers ignore the level field; we write the PNG level recorded by
 tile / degrade (``png_level`` in the records), 1 (our default) when none is recorded. Each environment
-is written under a temporary name and renamed when complete.
+is written under a temporary name and renamed when complete (``builder.StoreBuilder``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from srkit.core.console import StageError, UsageError
-from srkit.core.files import remove_stale_temps, temp_name
-from srkit.shards.writer import LmdbShardWriter, lmdb_map_size, remove_path
+from srkit.core.console import UsageError
+from srkit.core.files import remove_stale_temps
+from srkit.shards.builder import StoreBuilder
+from srkit.shards.inputs import Inputs, png_shape, read_input
+from srkit.shards.lmdb_writer import LmdbEnvWriter, lmdb_map_size
 
 META_INFO = "meta_info.txt"
 DEFAULT_PNG_LEVEL = 1
+SIDES = ("hr", "lr")
 
 
-def _png_hwc(data: bytes, path: str) -> tuple[int, int, int]:
-    from srkit.shards.pack import _png_shape
+class PngEntry(NamedTuple):
+    """One tile file for one side: its key, its PNG bytes, (h, w, c) and the PNG level it was saved with."""
 
-    return _png_shape(data, path)
+    key: str
+    data: bytes
+    shape: tuple[int, int, int]
+    level: int
 
 
-def pack_basicsr(inputs: Any, out: str | os.PathLike,
-                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Write ``OUT/hr.lmdb`` and ``OUT/lr.lmdb`` from collected inputs (see ``shards.pack``)."""
-    started = time.perf_counter()
-    out = Path(out)
+class BasicsrSideWriter:
+    """``hr.lmdb`` or ``lr.lmdb``: the PNG bytes under their keys, then ``meta_info.txt``."""
+
+    def __init__(self, path: Path, map_size: int):
+        self.path = path
+        self._env = LmdbEnvWriter(path, map_size=map_size)
+        self._lines: list[str] = []
+
+    def put(self, entry: PngEntry) -> None:
+        self._env.put_value(entry.key.encode("ascii"), entry.data)
+        h, w, c = entry.shape
+        self._lines.append(f"{entry.key}.png ({h},{w},{c}) {entry.level}\n")
+
+    def finish(self) -> dict[str, Any]:
+        file_bytes = self._env.close()
+        (self.path / META_INFO).write_text("".join(self._lines), encoding="ascii")
+        return {"file_bytes": file_bytes}
+
+    def abort(self) -> None:
+        self._env.abort()
+
+
+def _check_out(out: Path) -> None:
     if out.exists():
         if not out.is_dir():
             raise UsageError(f"{out} is a file; the BasicSR layout is a folder: choose another --out")
@@ -46,46 +70,36 @@ def pack_basicsr(inputs: Any, out: str | os.PathLike,
                              "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
+
+
+def pack_basicsr(inputs: Inputs, out: str | os.PathLike,
+                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write ``OUT/hr.lmdb`` and ``OUT/lr.lmdb`` from collected inputs (see ``shards.inputs``)."""
+    started = time.perf_counter()
+    out = Path(out)
+    _check_out(out)
     samples = inputs.samples
     lineage = {r["key"]: r for r in inputs.lineage}
     total = 2 * len(samples)
     done = 0
     written = 0
-    for side in ("hr", "lr"):
-        final = out / f"{side}.lmdb"
-        tmp = temp_name(final)
-        remove_path(tmp)
-        sizes = [s.hr_file_bytes if side == "hr" else s.lr_file_bytes for s in samples]
-        writer = LmdbShardWriter(tmp, map_size=lmdb_map_size(sizes))
-        lines = []
-        try:
+    file_bytes = 0
+    with StoreBuilder(out) as builder:
+        for side in SIDES:
+            sizes = [s.hr_file_bytes if side == "hr" else s.lr_file_bytes for s in samples]
+            builder.open(f"{side}.lmdb", partial(BasicsrSideWriter, map_size=lmdb_map_size(sizes)))
             for s in samples:
                 path = s.hr_path if side == "hr" else s.lr_path
-                expected = s.hr_sha256 if side == "hr" else s.lr_sha256
-                with open(path, "rb") as f:
-                    data = f.read()
-                if hashlib.sha256(data).hexdigest() != expected:
-                    raise StageError(f"{path}: its sha256 differs from degradations.jsonl (changed after "
-                                     "`sr-data degrade`); rerun `sr-data degrade` for this recipe")
-                h, w, c = _png_hwc(data, path)
-                writer.put_value(s.key.encode("ascii"), data)
+                data = read_input(path, s.hr_sha256 if side == "hr" else s.lr_sha256)
                 source = (lineage.get(s.key) or {}).get("tile" if side == "hr" else "degradation") or {}
-                level = source.get("png_level", DEFAULT_PNG_LEVEL)
-                lines.append(f"{s.key}.png ({h},{w},{c}) {level}\n")
+                builder.put(PngEntry(s.key, data, png_shape(data, path),
+                                     source.get("png_level", DEFAULT_PNG_LEVEL)))
                 written += len(data)
                 done += 1
                 if on_progress and (done % 32 == 0 or done == total):
                     on_progress(done, total)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            remove_path(tmp)
-            raise
-        (tmp / META_INFO).write_text("".join(lines), encoding="ascii")
-        remove_path(final)
-        os.replace(tmp, final)
+            file_bytes += builder.commit()["file_bytes"]
     seconds = time.perf_counter() - started
-    file_bytes = sum((out / f"{side}.lmdb" / "data.mdb").stat().st_size for side in ("hr", "lr"))
     return {
         "out": str(out), "format": "lmdb", "layout": "basicsr", "codec": "png", "samples": len(samples),
         "shards": 2, "shards_written": 2, "shards_reused": 0, "payload_bytes": written,

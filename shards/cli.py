@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
                                                      help="HDF5 chunk compression."),
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Reader/decoder threads."),
     ) -> None:
-        from srkit.shards.pack import find_lr_dir, pack_store
+        from srkit.shards.inputs import find_lr_dir
+        from srkit.shards.pack import pack_store
 
         lr_dir = lr if lr is not None else find_lr_dir(Path("."))
         if out is None:

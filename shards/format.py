@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import xxhash
@@ -28,6 +29,7 @@ LINEAGE_NAME = "lineage.jsonl"
 PROGRESS_NAME = "progress.jsonl"
 BACKENDS = ("lmdb", "hdf5")
 CODECS = ("raw", "png")
+HDF5_COMPRESSIONS = (None, "gzip", "lzf")
 SHARD_SUFFIX = {"lmdb": ".lmdb", "hdf5": ".h5"}
 # Sample keys never contain a dot, so this LMDB key cannot collide with a sample.
 LMDB_META_KEY = b".meta"
@@ -52,6 +54,11 @@ class StoreError(Exception):
 
 def shard_name(number: int, backend: str) -> str:
     return f"shard-{number:05d}{SHARD_SUFFIX[backend]}"
+
+
+def shard_data_file(shard: Path, backend: str) -> Path:
+    """The file holding a shard's bytes: data.mdb in an LMDB shard's folder, or the HDF5 file itself."""
+    return shard / "data.mdb" if backend == "lmdb" else shard
 
 
 def shape3(img: np.ndarray) -> tuple[int, int, int]:

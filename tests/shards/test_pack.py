@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,11 +17,12 @@ from store_helpers import make_pairs, make_workspace
 from typer.testing import CliRunner
 
 from srkit.cli.data import app
-from srkit.shards.pack import KILL_AFTER_ENV, pack_store
+from srkit.shards.pack import pack_store
 from srkit.shards.reader import StoreError, open_store
 from srkit.shards.verify import verify_store
 
 runner = CliRunner()
+KILL_AFTER = Path(__file__).with_name("kill_after.py")  # runs sr-data, SIGKILLs it after N records
 
 
 def _contents(store_dir: Path) -> dict[str, tuple[bytes, bytes]]:
@@ -73,15 +73,16 @@ def test_pack_reports_missing_and_cli_defaults(workspace, monkeypatch):
 def test_kill_during_pack_then_rerun_gives_same_store(tmp_path: Path, fmt: str):
     pairs = make_pairs(30, seed=9, size=32)
     tiles, lr_dir = make_workspace(tmp_path, pairs, scale=2)
-    args = [sys.executable, "-m", "srkit.cli.data", "pack", fmt, "--hr", str(tiles), "--lr", str(lr_dir),
-            "--shard-size", "4KiB"]
+    pack = ["pack", fmt, "--hr", str(tiles), "--lr", str(lr_dir), "--shard-size", "4KiB"]
+    args = [sys.executable, "-m", "srkit.cli.data", *pack]
     clean = subprocess.run(args + ["--out", str(tmp_path / "clean")], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stderr
-    env = dict(os.environ, **{KILL_AFTER_ENV: "11"})
-    killed = subprocess.run(args + ["--out", str(tmp_path / "resumed")], capture_output=True, env=env)
-    assert killed.returncode == -signal.SIGKILL
     resumed = tmp_path / "resumed"
+    killed = subprocess.run([sys.executable, str(KILL_AFTER), "11", *pack, "--out", str(resumed)],
+                            capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
     assert not (resumed / "index.json").exists()
+    assert list(resumed.glob(".shard-*tmp-*"))  # the kill landed inside a shard, while it was written
     with pytest.raises(StoreError, match="interrupted"):
         open_store(resumed)
     progress = (resumed / "progress.jsonl").read_text().splitlines()
@@ -163,16 +164,20 @@ def test_basicsr_layout_read_back(tmp_path: Path, rgb: bool):
     assert env_file.stat().st_size < 4 * sum((tiles / f"{k}.png").stat().st_size for k, _, _ in pairs) + 65536
 
 
-def test_stale_lr_is_refused(workspace):
+@pytest.mark.parametrize("layout", ["ours", "basicsr"])
+def test_stale_lr_is_refused(workspace, layout: str):
     root, tiles, lr_dir, pairs = workspace
     hr = pairs[2][1].copy()
     hr[0, 0] ^= 1
     cv2.imwrite(str(tiles / f"{pairs[2][0]}.png"), hr)
     result = runner.invoke(app, ["pack", "lmdb", "--hr", str(tiles), "--lr", str(lr_dir),
-                                 "--out", str(root / "s")])
+                                 "--out", str(root / "s"), "--layout", layout])
     assert result.exit_code == 3 and "sr-data degrade" in result.output
+    assert "sha256 differs" in " ".join(result.output.split())
     with pytest.raises(StoreError):
         open_store(root / "s")
+    assert not [p.name for p in (root / "s").iterdir() if p.name.startswith(".")]  # no temporary left
+    assert not (root / "s" / "hr.lmdb").exists()
 
 
 def test_threaded_pack_gives_the_same_store(workspace):

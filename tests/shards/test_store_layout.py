@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_helpers import make_pairs
 
-import srkit.shards.writer as writer
+import srkit.shards.lmdb_writer as lmdb_writer
+from srkit.shards.lmdb_writer import LmdbEnvWriter
 from srkit.shards.reader import StoreError, open_store
-from srkit.shards.writer import LmdbShardWriter, write_store
+from srkit.shards.writer import write_store
 
 
 @pytest.mark.parametrize("codec", ["raw", "png"])
@@ -99,10 +100,10 @@ def test_lmdb_writer_stores_each_value_as_its_joined_parts(tmp_path_factory, siz
     path = tmp_path_factory.mktemp("w") / "env"
     rng = np.random.default_rng(len(sizes) * 7919 + batch)
     values = {}
-    old = writer.BATCH_BYTES
-    writer.BATCH_BYTES = batch
+    old = lmdb_writer.BATCH_BYTES
+    lmdb_writer.BATCH_BYTES = batch
     try:
-        w = LmdbShardWriter(path, map_size=1 << 20)
+        w = LmdbEnvWriter(path, map_size=1 << 20)
         for i, part_sizes in enumerate(sizes):
             parts = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in part_sizes]
             key = f"k{i:03d}".encode()
@@ -110,7 +111,7 @@ def test_lmdb_writer_stores_each_value_as_its_joined_parts(tmp_path_factory, siz
             values[key] = b"".join(parts)
         w.close()
     finally:
-        writer.BATCH_BYTES = old
+        lmdb_writer.BATCH_BYTES = old
     env = lmdb.open(str(path), readonly=True, lock=False)
     with env.begin() as txn:
         assert {bytes(k): bytes(v) for k, v in txn.cursor()} == values
@@ -118,7 +119,7 @@ def test_lmdb_writer_stores_each_value_as_its_joined_parts(tmp_path_factory, siz
 
 
 def test_pairs_come_back_exactly_after_many_transactions(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(writer, "BATCH_BYTES", 3000)  # a commit every one or two records
+    monkeypatch.setattr(lmdb_writer, "BATCH_BYTES", 3000)  # a commit every one or two records
     pairs = make_pairs(30, seed=24, size=48, rgb=True)
     write_store(tmp_path / "s", pairs, fmt="lmdb", scale=2)
     with open_store(tmp_path / "s") as store:

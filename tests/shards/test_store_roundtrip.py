@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from store_helpers import make_pairs
 
+from srkit.shards.lmdb_writer import lmdb_map_size
 from srkit.shards.reader import StoreError, open_store
-from srkit.shards.writer import lmdb_map_size, write_store
+from srkit.shards.writer import write_store
 
 
 def _assert_same(store, pairs):
@@ -70,11 +71,11 @@ def test_blank_first_tile_then_noise_never_map_full(tmp_path: Path):
 
 def test_store_bigger_than_initial_map(tmp_path: Path, monkeypatch):
     pairs = make_pairs(60, seed=4, size=128)  # ~1.2 MB of raw payload against a 16 MiB floor... so:
-    import srkit.shards.writer as writer
+    import srkit.shards.lmdb_writer as lmdb_writer
 
     # Make the proactive estimate useless so the MapFullError path must grow the map and retry.
-    monkeypatch.setattr(writer, "_MIB", 1 << 12)
-    monkeypatch.setattr(writer.LmdbShardWriter, "_estimate_batch", lambda self: 0)
+    monkeypatch.setattr(lmdb_writer, "_MIB", 1 << 12)
+    monkeypatch.setattr(lmdb_writer.LmdbEnvWriter, "_estimate_batch", lambda self: 0)
     index = write_store(tmp_path / "s", pairs, fmt="lmdb", scale=2, map_size=1 << 14)
     assert index["payload_bytes"] > 1 << 20
     with open_store(tmp_path / "s") as store:

@@ -1,0 +1,120 @@
+"""The native store's folder: made ready for a pack, cleared of an earlier store's extra shards, and
+given its files beside the shards (keys.txt, lineage.jsonl, and last, atomically, index.json)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from srkit.core.files import atomic_write_text, remove_stale_temps
+from srkit.core.manifest import canonical_json
+from srkit.shards.format import (
+    CHECKSUM_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    INDEX_NAME,
+    KEYS_NAME,
+    LINEAGE_NAME,
+    PROGRESS_NAME,
+    SHARD_SUFFIX,
+)
+from srkit.shards.split import choose_split
+
+STORE_FILES = {INDEX_NAME, KEYS_NAME, LINEAGE_NAME, PROGRESS_NAME}
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, a link or a folder (an LMDB shard is a folder), if there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """Names in ``out`` that a store never holds (so ``out`` is some other folder)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir()
+                  if p.name not in STORE_FILES and not p.name.startswith(("shard-", ".")))
+
+
+def prepare_out(out: Path) -> None:
+    """Make ``out`` an incomplete store: its index.json goes first, stale temporaries too.
+
+    Refuses (ValueError) a folder holding anything a store does not: packing into ``tiles/`` by
+    mistake must not mix shards with the user's files.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; a store is a folder: choose another --out")
+    foreign = foreign_entries(out)
+    if foreign:
+        raise ValueError(f"{out} is not a store (it holds {', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}): choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INDEX_NAME).unlink(missing_ok=True)
+    remove_stale_temps(out)
+
+
+def remove_extra_shards(out: Path, backend: str, keep: int) -> None:
+    """Delete shards numbered ``keep`` and above, and any of the other backend, left by an earlier store."""
+    for shard_backend, suffix in SHARD_SUFFIX.items():
+        for path in out.glob(f"shard-*{suffix}"):
+            try:
+                number = int(path.name.split("-", 1)[1].split(".", 1)[0])
+            except ValueError:
+                continue
+            if shard_backend != backend or number >= keep:
+                remove_path(path)
+
+
+def _shape_counts(shapes: Iterable[tuple[int, int, int]]) -> dict[str, int]:
+    counts = Counter(f"{h}x{w}x{c}" for h, w, c in shapes)
+    return dict(sorted(counts.items()))
+
+
+def write_index(out: Path, *, backend: str, codec: str, scale: int, shards: list[dict[str, Any]],
+                keys: list[str], hr_shapes: list, lr_shapes: list, val_fraction: float,
+                recipe: dict[str, Any] | None = None, lineage: Iterable[dict[str, Any]] | None = None,
+                hdf5_compression: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write keys.txt, lineage.jsonl and, last and atomically, index.json; return the index."""
+    channels = sorted({s[2] for s in hr_shapes})
+    keys_text = "".join(k + "\n" for k in keys)
+    atomic_write_text(out / KEYS_NAME, keys_text)
+    index: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "backend": backend,
+        "codec": codec,
+        "checksum": CHECKSUM_NAME,
+        "hdf5_compression": hdf5_compression if backend == "hdf5" else None,
+        "count": len(keys),
+        "scale": int(scale),
+        "channels": channels[0] if len(channels) == 1 else None,
+        "hr_shapes": _shape_counts(hr_shapes),
+        "lr_shapes": _shape_counts(lr_shapes),
+        "payload_bytes": int(sum(s["payload_bytes"] for s in shards)),
+        "file_bytes": int(sum(s["file_bytes"] for s in shards)),
+        "shards": shards,
+        "keys": {"file": KEYS_NAME, "sha256": hashlib.sha256(keys_text.encode("ascii")).hexdigest()},
+        "recipe": recipe,
+        "split": choose_split(keys, val_fraction),
+        "lineage": None,
+    }
+    if lineage is not None:
+        lineage_text = "".join(canonical_json(r) + "\n" for r in lineage)
+        atomic_write_text(out / LINEAGE_NAME, lineage_text)
+        index["lineage"] = {"file": LINEAGE_NAME,
+                            "sha256": hashlib.sha256(lineage_text.encode("utf-8")).hexdigest()}
+    if extra:
+        index.update(extra)
+    atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return index
+
+
+__all__ = ["prepare_out", "remove_extra_shards", "remove_path", "write_index"]
