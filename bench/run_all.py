@@ -98,9 +98,7 @@ def enlarged_pages(folder: Path, count: int) -> list[Path]:
 
 
 def child_env(threads: int = 1) -> dict[str, str]:
-    env = dict(os.environ, COLUMNS="200", OMP_NUM_THREADS=str(threads))
-    env.pop("SRKIT_PACK_KILL_AFTER", None)
-    return env
+    return dict(os.environ, COLUMNS="200", OMP_NUM_THREADS=str(threads))
 
 
 # The child measures itself: the time of the command alone (the interpreter's start-up and the stage's
