@@ -10,7 +10,7 @@ import errno
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 
@@ -20,11 +20,9 @@ from srkit.core.hashing import sha256_bytes, sha256_file
 from srkit.core.images import ImageError, channels, encode_png, read_image, to_gray
 from srkit.core.keys import POSITION_DIGITS, tile_key
 from srkit.tiling.grid import grid, too_small_reason
+from srkit.tiling.options import TileOptions
 from srkit.tiling.scores import pad_tile, rejection_reason, score_boxes
 from srkit.tiling.sources import Source
-
-if TYPE_CHECKING:
-    from srkit.tiling.run import TileOptions
 
 
 @dataclass(frozen=True)
