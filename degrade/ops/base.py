@@ -1,4 +1,4 @@
-"""Shared types of the op library: Op, Context, SpecError and the uint8 <-> float32 conversions."""
+"""Shared types of the op library: Op, Context, and the uint8 <-> float32 conversions ops work with."""
 
 from __future__ import annotations
 
@@ -7,20 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Keys of a recipe step that belong to the engine, not to the op: check/sample ignore them.
-ENGINE_KEYS = frozenset({"op", "p", "name", "comment"})
-
-
-class SpecError(ValueError):
-    """A recipe step's spec is invalid: `key` names the offending key, `message` says what is allowed."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}" if key else message)
-
-    def __reduce__(self):  # keep (key, message) when the error crosses a process boundary
-        return (type(self), (self.key, self.message))
+from srkit.degrade.ops.schema import OpSchema
 
 
 @dataclass(frozen=True)
@@ -34,13 +21,21 @@ class Context:
 
 @dataclass(frozen=True)
 class Op:
-    """A degradation: `sample` draws JSON-able params from a spec, `apply` is pure and deterministic."""
+    """A degradation: `schema` declares its spec, `sample` draws JSON-able params from a spec (within the
+    schema), `apply` is pure and deterministic."""
 
-    name: str
+    schema: OpSchema
     sample: Callable[[np.random.Generator, dict, Context], dict]
     apply: Callable[[np.ndarray, dict], np.ndarray]
-    check: Callable[[dict], None]
     doc: str
+
+    @property
+    def name(self) -> str:
+        return self.schema.op
+
+    def check(self, spec: dict) -> None:
+        """Validate a recipe step's spec; SpecError names the key and says what is allowed."""
+        self.schema.check(spec)
 
 
 def to_float(img: np.ndarray) -> np.ndarray:

@@ -1,42 +1,32 @@
 """Blur ops: `gaussian_blur`, `realesrgan_blur` (one Real-ESRGAN stage kernel) and `sinc`.
 
-Kernels follow the published Real-ESRGAN definitions (../shared/reference/realesrgan_degradation.md):
-grid offsets -(k//2)..k//2, covariance R diag(sx^2, sy^2) R^T, q = x^T S^-1 x with x = (column, row)
-offset; Gaussian exp(-q/2), generalized Gaussian exp(-q^beta/2), plateau 1/(q^beta + 1), sinc
-wc J1(wc r)/(2 pi r); each normalised to sum 1. Params hold kernel parameters only; `apply` rebuilds the
-kernel. Convolution: cv2.filter2D with BORDER_REFLECT_101, which is torch's F.pad(mode="reflect") (mirror
-without repeating the edge pixel). All kernels are point-symmetric, so correlation equals convolution.
+Kernels follow the published Real-ESRGAN definitions (Wang et al., "Real-ESRGAN: Training Real-World
+Blind Super-Resolution with Pure Synthetic Data", ICCV Workshops 2021; its code in BasicSR 1.4.2,
+`basicsr/data/degradations.py`): grid offsets -(k//2)..k//2, covariance R diag(sx^2, sy^2) R^T,
+q = x^T S^-1 x with x = (column, row) offset; Gaussian exp(-q/2), generalized Gaussian exp(-q^beta/2),
+plateau 1/(q^beta + 1), sinc wc J1(wc r)/(2 pi r); each normalised to sum 1. Params hold kernel
+parameters only; `apply` rebuilds the kernel. Convolution: cv2.filter2D with BORDER_REFLECT_101, which
+is torch's F.pad(mode="reflect") (mirror without repeating the edge pixel). All kernels are
+point-symmetric, so correlation equals convolution.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 from scipy.special import j1
 
-from srkit.degrade.ops.base import Context, Op, SpecError, check_image
-from srkit.degrade.ops.draw import (
-    check_bool,
-    check_choice_list,
-    check_int,
-    check_int_list,
-    check_keys,
-    check_prob,
-    check_range,
-    check_value,
-    check_weights,
-    draw_uniform,
-    draw_value,
-    get,
-    pick_index,
-)
+from srkit.degrade.ops.base import Context, Op, check_image
+from srkit.degrade.ops.schema import OpSchema, Param
+from srkit.degrade.ops.value_specs import SpecError, draw_uniform
 
 BORDER = cv2.BORDER_REFLECT_101
 KERNEL_KINDS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-DEFAULT_SIZES = [7, 9, 11, 13, 15, 17, 19, 21]
-DEFAULT_KERNEL_PROB = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+DEFAULT_SIZES = (7, 9, 11, 13, 15, 17, 19, 21)
+DEFAULT_KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 PI = math.pi
 
 
@@ -138,18 +128,16 @@ def auto_kernel_size(sigma: float) -> int:
     return 2 * math.ceil(3 * sigma) + 1
 
 
-def check_gaussian_blur(spec: dict) -> None:
-    check_keys(spec, ("sigma", "kernel_size"), "gaussian_blur")
-    check_value(get(spec, "sigma", [0.2, 3.0]), "sigma", "float", 0.05, 50.0)
-    ks = get(spec, "kernel_size", 0)
-    if ks != 0:
-        check_int(ks, "kernel_size", 3, 201, odd=True)
+GAUSSIAN_BLUR = OpSchema("gaussian_blur", (
+    Param.value("sigma", "float", [0.2, 3.0], 0.05, 50.0),
+    Param.integer("kernel_size", 0, 3, 201, odd=True, auto=0),
+))
 
 
 def sample_gaussian_blur(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws sigma."""
-    sigma = float(draw_value(rng, get(spec, "sigma", [0.2, 3.0]), "sigma", "float"))
-    ks = int(get(spec, "kernel_size", 0)) or auto_kernel_size(sigma)
+    sigma = GAUSSIAN_BLUR.draw(rng, spec, "sigma")
+    ks = int(GAUSSIAN_BLUR.value(spec, "kernel_size")) or auto_kernel_size(sigma)
     return {"sigma": sigma, "kernel_size": ks}
 
 
@@ -159,42 +147,37 @@ def apply_gaussian_blur(img: np.ndarray, params: dict) -> np.ndarray:
 
 # ---- realesrgan_blur ----------------------------------------------------------------------------------
 
-_RB_KEYS = ("kernel_sizes", "sinc_prob", "kernel_list", "kernel_prob", "sigma", "rotation", "betag", "betap",
-            "beta_split", "sinc_omega_small", "sinc_omega_large", "sinc_small_below")
+PI_BOUND = PI + 1e-9  # bounds at pi admit pi written out as a decimal in a recipe
 
 
-def check_realesrgan_blur(spec: dict) -> None:
-    check_keys(spec, _RB_KEYS, "realesrgan_blur")
-    check_int_list(get(spec, "kernel_sizes", DEFAULT_SIZES), "kernel_sizes", 3, 31, odd=True)
-    check_prob(get(spec, "sinc_prob", 0.1), "sinc_prob")
-    kinds = get(spec, "kernel_list", list(KERNEL_KINDS))
-    check_choice_list(kinds, "kernel_list", KERNEL_KINDS)
-    if "kernel_prob" in spec:
-        check_weights(spec["kernel_prob"], "kernel_prob", len(kinds))
-    sigma = get(spec, "sigma", [0.2, 3.0])
-    check_range(sigma, "sigma", 0.0, 20.0)
-    if sigma[0] <= 0:
-        raise SpecError("sigma", f"sigma must be > 0, got {sigma!r}")
-    check_range(get(spec, "rotation", [-PI, PI]), "rotation", -PI - 1e-9, PI + 1e-9)
-    split = get(spec, "beta_split", True)
-    check_bool(split, "beta_split")
-    for key, default in (("betag", [0.5, 4.0]), ("betap", [1.0, 2.0])):
-        beta = get(spec, key, default)
-        check_range(beta, key, 0.0, 16.0)
-        if beta[0] <= 0:
-            raise SpecError(key, f"beta must be > 0, got {beta!r}")
-        if split and not beta[0] <= 1.0 <= beta[1]:
+def _betas_contain_one(spec: dict) -> None:
+    if not REALESRGAN_BLUR.value(spec, "beta_split"):
+        return
+    for key in ("betag", "betap"):
+        beta = REALESRGAN_BLUR.value(spec, key)
+        if not beta[0] <= 1.0 <= beta[1]:
             raise SpecError(key, f"with beta_split = true (U(lo, 1) or U(1, hi), p 0.5 each) the range must "
                                  f"contain 1, got {beta!r}; set beta_split = false for U(lo, hi)")
-    for key, default in (("sinc_omega_small", [PI / 3, PI]), ("sinc_omega_large", [PI / 5, PI])):
-        omega = get(spec, key, default)
-        check_range(omega, key, 0.0, PI + 1e-9)
-        if omega[0] <= 0:
-            raise SpecError(key, f"the cutoff must be > 0, got {omega!r}")
-    check_int(get(spec, "sinc_small_below", 13), "sinc_small_below", 0, 1000)
 
 
-def _draw_beta(rng: np.random.Generator, beta_range: list, split: bool, key: str) -> float:
+# Defaults: the published stage-1 settings (stage 2 differs only in sigma = [0.2, 1.5]).
+REALESRGAN_BLUR = OpSchema("realesrgan_blur", (
+    Param.int_list("kernel_sizes", DEFAULT_SIZES, 3, 31, odd=True),
+    Param.prob("sinc_prob", 0.1),
+    Param.names("kernel_list", KERNEL_KINDS, KERNEL_KINDS),
+    Param.weights("kernel_prob", DEFAULT_KERNEL_PROB, of="kernel_list"),
+    Param.float_range("sigma", [0.2, 3.0], 0.0, 20.0, positive=True),
+    Param.float_range("rotation", [-PI, PI], -PI_BOUND, PI_BOUND),
+    Param.float_range("betag", [0.5, 4.0], 0.0, 16.0, positive=True),
+    Param.float_range("betap", [1.0, 2.0], 0.0, 16.0, positive=True),
+    Param.flag("beta_split", True),
+    Param.float_range("sinc_omega_small", [PI / 3, PI], 0.0, PI_BOUND, positive=True),
+    Param.float_range("sinc_omega_large", [PI / 5, PI], 0.0, PI_BOUND, positive=True),
+    Param.integer("sinc_small_below", 13, 0, 1000),
+), rule=_betas_contain_one)
+
+
+def _draw_beta(rng: np.random.Generator, beta_range: Sequence[float], split: bool, key: str) -> float:
     lo, hi = float(beta_range[0]), float(beta_range[1])
     if not split:
         return draw_uniform(rng, [lo, hi], key)
@@ -207,59 +190,48 @@ def _draw_beta(rng: np.random.Generator, beta_range: list, split: bool, key: str
 
 def sample_realesrgan_blur(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: size, sinc-or-not; sinc: omega_c; else kind, sigma_x, (aniso) sigma_y, theta, beta."""
-    sizes = get(spec, "kernel_sizes", DEFAULT_SIZES)
-    size = int(sizes[pick_index(rng, None, len(sizes))])
-    if rng.random() < float(get(spec, "sinc_prob", 0.1)):
-        small = size < int(get(spec, "sinc_small_below", 13))
-        omega = get(spec, "sinc_omega_small", [PI / 3, PI]) if small else get(spec, "sinc_omega_large",
-                                                                                [PI / 5, PI])
-        return {"kind": "sinc", "size": size, "omega_c": draw_uniform(rng, list(omega), "sinc_omega")}
-    kinds = get(spec, "kernel_list", list(KERNEL_KINDS))
-    # default weights: the published ones for the default list, equal ones for a list of the recipe's own
-    weights = get(spec, "kernel_prob", None if "kernel_list" in spec else DEFAULT_KERNEL_PROB)
-    kind = str(kinds[pick_index(rng, weights, len(kinds))])
-    sigma = list(get(spec, "sigma", [0.2, 3.0]))
-    sigma_x = draw_uniform(rng, sigma, "sigma")
+    schema = REALESRGAN_BLUR
+    size = schema.draw(rng, spec, "kernel_sizes")
+    if schema.chance(rng, spec, "sinc_prob"):
+        small = size < int(schema.value(spec, "sinc_small_below"))
+        omega_c = schema.draw(rng, spec, "sinc_omega_small" if small else "sinc_omega_large")
+        return {"kind": "sinc", "size": size, "omega_c": omega_c}
+    kind = schema.draw(rng, spec, "kernel_list")  # weighted by kernel_prob
+    sigma_x = schema.draw(rng, spec, "sigma")
     if kind.endswith("aniso"):
-        sigma_y = draw_uniform(rng, sigma, "sigma")
-        theta = draw_uniform(rng, list(get(spec, "rotation", [-PI, PI])), "rotation")
+        sigma_y = schema.draw(rng, spec, "sigma")
+        theta = schema.draw(rng, spec, "rotation")
     else:
         sigma_y, theta = sigma_x, 0.0
     params = {"kind": kind, "size": size, "sigma_x": sigma_x, "sigma_y": sigma_y, "theta": theta}
-    split = bool(get(spec, "beta_split", True))
-    if kind.startswith("generalized"):
-        params["beta"] = _draw_beta(rng, list(get(spec, "betag", [0.5, 4.0])), split, "betag")
-    elif kind.startswith("plateau"):
-        params["beta"] = _draw_beta(rng, list(get(spec, "betap", [1.0, 2.0])), split, "betap")
+    split = bool(schema.value(spec, "beta_split"))
+    for family, key in (("generalized", "betag"), ("plateau", "betap")):
+        if kind.startswith(family):
+            params["beta"] = _draw_beta(rng, schema.value(spec, key), split, key)
     return params
 
 
 # ---- sinc ---------------------------------------------------------------------------------------------
 
 
-def check_sinc(spec: dict) -> None:
-    check_keys(spec, ("kernel_sizes", "omega"), "sinc")
-    check_int_list(get(spec, "kernel_sizes", DEFAULT_SIZES), "kernel_sizes", 3, 31, odd=True)
-    omega = get(spec, "omega", [PI / 3, PI])
-    check_range(omega, "omega", 0.0, PI + 1e-9)
-    if omega[0] <= 0:
-        raise SpecError("omega", f"the cutoff must be > 0, got {omega!r}")
+SINC = OpSchema("sinc", (
+    Param.int_list("kernel_sizes", DEFAULT_SIZES, 3, 31, odd=True),
+    Param.float_range("omega", [PI / 3, PI], 0.0, PI_BOUND, positive=True),
+))
 
 
 def sample_sinc(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: size, omega_c."""
-    sizes = get(spec, "kernel_sizes", DEFAULT_SIZES)
-    size = int(sizes[pick_index(rng, None, len(sizes))])
-    omega_c = draw_uniform(rng, list(get(spec, "omega", [PI / 3, PI])), "omega")
+    size = SINC.draw(rng, spec, "kernel_sizes")
+    omega_c = SINC.draw(rng, spec, "omega")
     return {"kind": "sinc", "size": size, "omega_c": omega_c}
 
 
-OPS = {
-    "gaussian_blur": Op("gaussian_blur", sample_gaussian_blur, apply_gaussian_blur, check_gaussian_blur,
-                        "Isotropic Gaussian blur by sigma (separable, reflect-101 borders)."),
-    "realesrgan_blur": Op("realesrgan_blur", sample_realesrgan_blur, _apply_kernel_params,
-                          check_realesrgan_blur,
-                          "Real-ESRGAN stage blur: mixed Gaussian / generalized / plateau or sinc kernel."),
-    "sinc": Op("sinc", sample_sinc, _apply_kernel_params, check_sinc,
-               "Circular low-pass (sinc) blur, e.g. Real-ESRGAN's final sinc (its p is the step's p)."),
-}
+OPS = {op.name: op for op in (
+    Op(GAUSSIAN_BLUR, sample_gaussian_blur, apply_gaussian_blur,
+       "Isotropic Gaussian blur by sigma (separable, reflect-101 borders)."),
+    Op(REALESRGAN_BLUR, sample_realesrgan_blur, _apply_kernel_params,
+       "Real-ESRGAN stage blur: mixed Gaussian / generalized / plateau or sinc kernel."),
+    Op(SINC, sample_sinc, _apply_kernel_params,
+       "Circular low-pass (sinc) blur, e.g. Real-ESRGAN's final sinc (its p is the step's p)."),
+)}

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from srkit.degrade.ops.base import Context, Op, check_image, to_float, to_uint8
-from srkit.degrade.ops.draw import check_keys, check_value, draw_value, get
+from srkit.degrade.ops.schema import OpSchema, Param
 
 SUBSAMPLING = {
     "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
@@ -65,31 +65,25 @@ def apply_webp(img: np.ndarray, params: dict) -> np.ndarray:
     return _roundtrip(img, lambda u8: webp_bytes(u8, int(params["quality"])))
 
 
-def check_jpeg(spec: dict) -> None:
-    check_keys(spec, ("quality", "subsampling"), "jpeg")
-    check_value(get(spec, "quality", [30, 95]), "quality", "int", 1, 100)
-    check_value(get(spec, "subsampling", "420"), "subsampling", "str", allowed=tuple(SUBSAMPLING))
+JPEG = OpSchema("jpeg", (
+    Param.value("quality", "int", [30, 95], 1, 100),
+    Param.value("subsampling", "str", "420", allowed=tuple(SUBSAMPLING)),
+))
+WEBP = OpSchema("webp", (Param.value("quality", "int", [50, 95], 1, 100),))
 
 
 def sample_jpeg(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: quality (integers lo..hi inclusive for a range), subsampling."""
-    quality = int(draw_value(rng, get(spec, "quality", [30, 95]), "quality", "int"))
-    subsampling = str(draw_value(rng, get(spec, "subsampling", "420"), "subsampling", "str"))
-    return {"quality": quality, "subsampling": subsampling}
-
-
-def check_webp(spec: dict) -> None:
-    check_keys(spec, ("quality",), "webp")
-    check_value(get(spec, "quality", [50, 95]), "quality", "int", 1, 100)
+    return JPEG.draw_all(rng, spec)
 
 
 def sample_webp(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws quality (integers lo..hi inclusive for a range)."""
-    return {"quality": int(draw_value(rng, get(spec, "quality", [50, 95]), "quality", "int"))}
+    return WEBP.draw_all(rng, spec)
 
 
-OPS = {
-    "jpeg": Op("jpeg", sample_jpeg, apply_jpeg, check_jpeg,
-               "Real JPEG encode + decode (quality, 4:2:0 / 4:2:2 / 4:4:4; true grayscale for 1 channel)."),
-    "webp": Op("webp", sample_webp, apply_webp, check_webp, "Real lossy WebP encode + decode (quality)."),
-}
+OPS = {op.name: op for op in (
+    Op(JPEG, sample_jpeg, apply_jpeg,
+       "Real JPEG encode + decode (quality, 4:2:0 / 4:2:2 / 4:4:4; true grayscale for 1 channel)."),
+    Op(WEBP, sample_webp, apply_webp, "Real lossy WebP encode + decode (quality)."),
+)}

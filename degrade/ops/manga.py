@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from srkit.degrade.ops.base import Context, Op, SpecError, check_image, like, to_float
-from srkit.degrade.ops.draw import check_keys, check_value, draw_value, get
+from srkit.degrade.ops.base import Context, Op, check_image, like, to_float
+from srkit.degrade.ops.schema import OpSchema, Param
 
 SHAPES = ("round", "square", "line")
 DITHER_METHODS = ("bayer", "floyd_steinberg")
@@ -69,20 +69,16 @@ def apply_halftone(img: np.ndarray, params: dict) -> np.ndarray:
     return like(out, img)
 
 
-def check_halftone(spec: dict) -> None:
-    check_keys(spec, ("pitch", "angle", "shape"), "halftone")
-    check_value(get(spec, "pitch", [4.0, 8.0]), "pitch", "float", 2.0, 64.0)
-    check_value(get(spec, "angle", 45.0), "angle", "float", -180.0, 180.0)
-    check_value(get(spec, "shape", "round"), "shape", "str", allowed=SHAPES)
+HALFTONE = OpSchema("halftone", (
+    Param.value("pitch", "float", [4.0, 8.0], 2.0, 64.0),
+    Param.value("angle", "float", 45.0, -180.0, 180.0),
+    Param.value("shape", "str", "round", allowed=SHAPES),
+))
 
 
 def sample_halftone(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: pitch, angle, shape."""
-    return {
-        "pitch": float(draw_value(rng, get(spec, "pitch", [4.0, 8.0]), "pitch", "float")),
-        "angle": float(draw_value(rng, get(spec, "angle", 45.0), "angle", "float")),
-        "shape": str(draw_value(rng, get(spec, "shape", "round"), "shape", "str")),
-    }
+    return HALFTONE.draw_all(rng, spec)
 
 
 # ---- dither -------------------------------------------------------------------------------------------
@@ -150,21 +146,18 @@ def apply_dither(img: np.ndarray, params: dict) -> np.ndarray:
     return like(out, img)
 
 
-def check_dither(spec: dict) -> None:
-    check_keys(spec, ("method", "levels", "bayer_size"), "dither")
-    check_value(get(spec, "method", "floyd_steinberg"), "method", "str", allowed=DITHER_METHODS)
-    check_value(get(spec, "levels", 2), "levels", "int", 2, 256)
-    size = get(spec, "bayer_size", 4)
-    if isinstance(size, bool) or size not in BAYER_SIZES:
-        raise SpecError("bayer_size", f"expected one of {list(BAYER_SIZES)}, got {size!r}")
+DITHER = OpSchema("dither", (
+    Param.value("method", "str", "floyd_steinberg", allowed=DITHER_METHODS),
+    Param.value("levels", "int", 2, 2, 256),
+    Param.option("bayer_size", 4, BAYER_SIZES),
+))
 
 
 def sample_dither(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
-    """Draws, in order: method, levels."""
-    method = str(draw_value(rng, get(spec, "method", "floyd_steinberg"), "method", "str"))
-    params = {"method": method, "levels": int(draw_value(rng, get(spec, "levels", 2), "levels", "int"))}
-    if method == "bayer":
-        params["bayer_size"] = int(get(spec, "bayer_size", 4))
+    """Draws, in order: method, levels; bayer_size (fixed) is kept for bayer only."""
+    params = DITHER.draw_all(rng, spec)
+    if params["method"] != "bayer":
+        del params["bayer_size"]
     return params
 
 
@@ -178,21 +171,18 @@ def apply_quantize(img: np.ndarray, params: dict) -> np.ndarray:
     return like(out, img)
 
 
-def check_quantize(spec: dict) -> None:
-    check_keys(spec, ("levels",), "quantize")
-    check_value(get(spec, "levels", [4, 16]), "levels", "int", 2, 256)
+QUANTIZE = OpSchema("quantize", (Param.value("levels", "int", [4, 16], 2, 256),))
 
 
 def sample_quantize(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws levels."""
-    return {"levels": int(draw_value(rng, get(spec, "levels", [4, 16]), "levels", "int"))}
+    return QUANTIZE.draw_all(rng, spec)
 
 
-OPS = {
-    "halftone": Op("halftone", sample_halftone, apply_halftone, check_halftone,
-                   "Binary dot screen (round / square / line) with pitch and angle; coverage = darkness."),
-    "dither": Op("dither", sample_dither, apply_dither, check_dither,
-                 "Ordered (Bayer) or Floyd-Steinberg error-diffusion dithering to N levels, per channel."),
-    "quantize": Op("quantize", sample_quantize, apply_quantize, check_quantize,
-                   "Posterise to N evenly spaced levels."),
-}
+OPS = {op.name: op for op in (
+    Op(HALFTONE, sample_halftone, apply_halftone,
+       "Binary dot screen (round / square / line) with pitch and angle; coverage = darkness."),
+    Op(DITHER, sample_dither, apply_dither,
+       "Ordered (Bayer) or Floyd-Steinberg error-diffusion dithering to N levels, per channel."),
+    Op(QUANTIZE, sample_quantize, apply_quantize, "Posterise to N evenly spaced levels."),
+)}

@@ -14,15 +14,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from srkit.degrade.ops.base import Context, Op, check_image, like, to_float
-from srkit.degrade.ops.draw import (
-    check_keys,
-    check_prob,
-    check_range,
-    check_value,
-    draw_uniform,
-    draw_value,
-    get,
-)
+from srkit.degrade.ops.schema import OpSchema, Param
 
 SEED_LIMIT = 2**53
 # torchvision's rgb_to_grayscale weights (0.2989, not BT.601's 0.299), which BasicSR's gray Poisson noise uses
@@ -72,16 +64,16 @@ def apply_gaussian(img: np.ndarray, params: dict) -> np.ndarray:
     return _add_noise(img, noise)
 
 
-def check_gaussian_noise(spec: dict) -> None:
-    check_keys(spec, ("sigma", "gray_prob"), "gaussian_noise")
-    check_value(get(spec, "sigma", [1.0, 30.0]), "sigma", "float", 0.0, 255.0)
-    check_prob(get(spec, "gray_prob", 0.0), "gray_prob")
+GAUSSIAN_NOISE = OpSchema("gaussian_noise", (
+    Param.value("sigma", "float", [1.0, 30.0], 0.0, 255.0),
+    Param.prob("gray_prob", 0.0),
+))
 
 
 def sample_gaussian_noise(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: sigma, gray, noise_seed."""
-    sigma = float(draw_value(rng, get(spec, "sigma", [1.0, 30.0]), "sigma", "float"))
-    gray = bool(rng.random() < float(get(spec, "gray_prob", 0.0)))
+    sigma = GAUSSIAN_NOISE.draw(rng, spec, "sigma")
+    gray = GAUSSIAN_NOISE.chance(rng, spec, "gray_prob")
     return {"sigma": sigma, "gray": gray, "noise_seed": draw_seed(rng)}
 
 
@@ -188,38 +180,39 @@ def apply_poisson(img: np.ndarray, params: dict) -> np.ndarray:
     return _add_noise(img, noise)
 
 
-def check_poisson_noise(spec: dict) -> None:
-    check_keys(spec, ("scale", "gray_prob"), "poisson_noise")
-    check_value(get(spec, "scale", [0.05, 3.0]), "scale", "float", 0.0, 20.0)
-    check_prob(get(spec, "gray_prob", 0.0), "gray_prob")
+POISSON_NOISE = OpSchema("poisson_noise", (
+    Param.value("scale", "float", [0.05, 3.0], 0.0, 20.0),
+    Param.prob("gray_prob", 0.0),
+))
 
 
 def sample_poisson_noise(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: scale, gray, noise_seed."""
-    scale = float(draw_value(rng, get(spec, "scale", [0.05, 3.0]), "scale", "float"))
-    gray = bool(rng.random() < float(get(spec, "gray_prob", 0.0)))
+    scale = POISSON_NOISE.draw(rng, spec, "scale")
+    gray = POISSON_NOISE.chance(rng, spec, "gray_prob")
     return {"scale": scale, "gray": gray, "noise_seed": draw_seed(rng)}
 
 
 # ---- realesrgan_noise ---------------------------------------------------------------------------------
 
 
-def check_realesrgan_noise(spec: dict) -> None:
-    check_keys(spec, ("gaussian_prob", "sigma", "poisson_scale", "gray_prob"), "realesrgan_noise")
-    check_prob(get(spec, "gaussian_prob", 0.5), "gaussian_prob")
-    check_range(get(spec, "sigma", [1.0, 30.0]), "sigma", 0.0, 255.0)
-    check_range(get(spec, "poisson_scale", [0.05, 3.0]), "poisson_scale", 0.0, 20.0)
-    check_prob(get(spec, "gray_prob", 0.4), "gray_prob")
+REALESRGAN_NOISE = OpSchema("realesrgan_noise", (
+    Param.prob("gaussian_prob", 0.5),
+    Param.float_range("sigma", [1.0, 30.0], 0.0, 255.0),
+    Param.float_range("poisson_scale", [0.05, 3.0], 0.0, 20.0),
+    Param.prob("gray_prob", 0.4),
+))
 
 
 def sample_realesrgan_noise(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: kind (gaussian with gaussian_prob), sigma or scale, gray, noise_seed."""
-    if rng.random() < float(get(spec, "gaussian_prob", 0.5)):
-        sigma = draw_uniform(rng, list(get(spec, "sigma", [1.0, 30.0])), "sigma")
-        gray = bool(rng.random() < float(get(spec, "gray_prob", 0.4)))
+    schema = REALESRGAN_NOISE
+    if schema.chance(rng, spec, "gaussian_prob"):
+        sigma = schema.draw(rng, spec, "sigma")
+        gray = schema.chance(rng, spec, "gray_prob")
         return {"kind": "gaussian", "sigma": sigma, "gray": gray, "noise_seed": draw_seed(rng)}
-    scale = draw_uniform(rng, list(get(spec, "poisson_scale", [0.05, 3.0])), "poisson_scale")
-    gray = bool(rng.random() < float(get(spec, "gray_prob", 0.4)))
+    scale = schema.draw(rng, spec, "poisson_scale")
+    gray = schema.chance(rng, spec, "gray_prob")
     return {"kind": "poisson", "scale": scale, "gray": gray, "noise_seed": draw_seed(rng)}
 
 
@@ -231,12 +224,11 @@ def apply_realesrgan_noise(img: np.ndarray, params: dict) -> np.ndarray:
     raise ValueError(f"unknown noise kind {params['kind']!r}; expected \"gaussian\" or \"poisson\"")
 
 
-OPS = {
-    "gaussian_noise": Op("gaussian_noise", sample_gaussian_noise, apply_gaussian, check_gaussian_noise,
-                         "Additive Gaussian noise, sigma on the 0..255 scale, color or gray."),
-    "poisson_noise": Op("poisson_noise", sample_poisson_noise, apply_poisson, check_poisson_noise,
-                        "Real-ESRGAN Poisson noise (8-bit quantised levels, 2^ceil(log2 #unique)), scaled."),
-    "realesrgan_noise": Op("realesrgan_noise", sample_realesrgan_noise, apply_realesrgan_noise,
-                           check_realesrgan_noise,
-                           "Real-ESRGAN noise stage: Gaussian or Poisson (p 0.5), gray with p 0.4."),
-}
+OPS = {op.name: op for op in (
+    Op(GAUSSIAN_NOISE, sample_gaussian_noise, apply_gaussian,
+       "Additive Gaussian noise, sigma on the 0..255 scale, color or gray."),
+    Op(POISSON_NOISE, sample_poisson_noise, apply_poisson,
+       "Real-ESRGAN Poisson noise (8-bit quantised levels, 2^ceil(log2 #unique)), scaled."),
+    Op(REALESRGAN_NOISE, sample_realesrgan_noise, apply_realesrgan_noise,
+       "Real-ESRGAN noise stage: Gaussian or Poisson (p 0.5), gray with p 0.4."),
+)}

@@ -13,19 +13,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from srkit.degrade.ops.base import Context, Op, SpecError, check_image, like
-from srkit.degrade.ops.draw import (
-    check_choice_list,
-    check_keys,
-    check_range,
-    check_value,
-    check_weights,
-    draw_choice,
-    draw_uniform,
-    draw_value,
-    get,
-    pick_index,
-)
+from srkit.degrade.ops.base import Context, Op, check_image, like
+from srkit.degrade.ops.schema import NO_DEFAULT, OpSchema, Param
+from srkit.degrade.ops.value_specs import SpecError, pick_index
 
 _PIL_MODES = {
     "bicubic_aa": Image.Resampling.BICUBIC,
@@ -40,7 +30,7 @@ _CV2_MODES = {
     "nearest": cv2.INTER_NEAREST_EXACT,
 }
 MODES = tuple(_PIL_MODES) + tuple(_CV2_MODES)
-REALESRGAN_MODES = ["area", "bilinear_plain", "bicubic_plain"]
+REALESRGAN_MODES = ("area", "bilinear_plain", "bicubic_plain")
 _OVERSHOOTING = {"bicubic_aa", "lanczos", "bicubic_plain"}
 MAX_FACTOR = 16.0
 
@@ -85,46 +75,31 @@ def _apply_resize(img: np.ndarray, params: dict) -> np.ndarray:
     return resize_image(img, int(params["out_h"]), int(params["out_w"]), params["mode"])
 
 
-def _check_modes(spec: dict) -> None:
-    modes = get(spec, "modes", REALESRGAN_MODES)
-    check_choice_list(modes, "modes", MODES)
-    if "mode_weights" in spec:
-        check_weights(spec["mode_weights"], "mode_weights", len(modes))
-
-
-def _draw_mode(rng: np.random.Generator, spec: dict) -> str:
-    modes = get(spec, "modes", REALESRGAN_MODES)
-    return str(modes[pick_index(rng, spec.get("mode_weights"), len(modes))])
-
-
 # ---- resize -------------------------------------------------------------------------------------------
 
-_RESIZE_KEYS = ("factor", "size", "to", "mode")
+SIZE_KEYS = ("factor", "size", "to")
 
 
-def check_resize(spec: dict) -> None:
-    check_keys(spec, _RESIZE_KEYS, "resize")
-    given = [k for k in ("factor", "size", "to") if k in spec]
+def _one_size_key(spec: dict) -> None:
+    given = [k for k in SIZE_KEYS if k in spec]
     if len(given) != 1:
         raise SpecError("factor", "give exactly one of `factor` (value spec), `size` ([h, w]) or "
                                   f"`to` (\"final\" or \"hr\"); got {given or 'none'}")
-    if "factor" in spec:
-        check_value(spec["factor"], "factor", "float", 1e-3, MAX_FACTOR)
-    if "size" in spec:
-        size = spec["size"]
-        if (not isinstance(size, (list, tuple)) or len(size) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
-            raise SpecError("size", f"expected [h, w], two integers >= 1, got {size!r}")
-    if "to" in spec and spec["to"] not in ("final", "hr"):
-        raise SpecError("to", f"expected \"final\" (HR / scale) or \"hr\" (the HR size), got {spec['to']!r}")
-    check_value(get(spec, "mode", "bicubic_aa"), "mode", "str", allowed=MODES)
+
+
+RESIZE = OpSchema("resize", (
+    Param.value("factor", "float", lo=1e-3, hi=MAX_FACTOR),
+    Param.size("size"),
+    Param.option("to", NO_DEFAULT, {"final": "HR / scale", "hr": "the HR size"}),
+    Param.value("mode", "str", "bicubic_aa", allowed=MODES),
+), rule=_one_size_key)
 
 
 def sample_resize(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: factor (if a value spec), mode."""
     params: dict = {}
     if "factor" in spec:
-        factor = float(draw_value(rng, spec["factor"], "factor", "float"))
+        factor = RESIZE.draw(rng, spec, "factor")
         out_h, out_w = scaled_size(ctx.shape[0], factor), scaled_size(ctx.shape[1], factor)
         params["factor"] = factor
     elif "size" in spec:
@@ -135,45 +110,44 @@ def sample_resize(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
         out_h, out_w = int(ctx.hr_shape[0]), int(ctx.hr_shape[1])
     else:
         raise SpecError("factor", "give exactly one of `factor`, `size` or `to`")
-    mode = str(draw_choice(rng, get(spec, "mode", "bicubic_aa"), "mode"))
-    params.update(mode=mode, out_h=int(out_h), out_w=int(out_w))
+    params.update(mode=RESIZE.draw(rng, spec, "mode"), out_h=int(out_h), out_w=int(out_w))
     return params
 
 
 # ---- random_resize (Real-ESRGAN) ----------------------------------------------------------------------
 
-_RANDOM_RESIZE_KEYS = ("probs", "up", "down", "modes", "mode_weights", "relative_to")
 DIRECTIONS = ("up", "down", "keep")
 
 
-def check_random_resize(spec: dict) -> None:
-    check_keys(spec, _RANDOM_RESIZE_KEYS, "random_resize")
-    probs = get(spec, "probs", [0.2, 0.7, 0.1])
-    check_weights(probs, "probs", 3)
+def _probs_sum_to_one(spec: dict) -> None:
+    probs = RANDOM_RESIZE.value(spec, "probs")
     if abs(sum(probs) - 1.0) > 1e-6:
         raise SpecError("probs", f"[p_up, p_down, p_keep] must sum to 1, got {probs!r} (sum {sum(probs)})")
-    check_range(get(spec, "up", [1.0, 1.5]), "up", 1.0, MAX_FACTOR)
-    down = get(spec, "down", [0.15, 1.0])
-    check_range(down, "down", 0.0, 1.0)
-    if down[0] <= 0:
-        raise SpecError("down", f"down factors must be > 0, got {down!r}")
-    _check_modes(spec)
-    if get(spec, "relative_to", "input") not in ("input", "final"):
-        raise SpecError("relative_to",
-                        f"expected \"input\" or \"final\" (HR / scale), got {spec['relative_to']!r}")
+
+
+# Defaults: Real-ESRGAN's stage 1 (stage 2: probs [0.3, 0.4, 0.3], up [1, 1.2], down [0.3, 1], final).
+RANDOM_RESIZE = OpSchema("random_resize", (
+    Param.weights("probs", [0.2, 0.7, 0.1], count=len(DIRECTIONS)),
+    Param.float_range("up", [1.0, 1.5], 1.0, MAX_FACTOR),
+    Param.float_range("down", [0.15, 1.0], 0.0, 1.0, positive=True),
+    Param.names("modes", REALESRGAN_MODES, MODES),
+    Param.weights("mode_weights", of="modes"),
+    Param.option("relative_to", "input", {"input": "the input size", "final": "HR / scale"}),
+), rule=_probs_sum_to_one)
 
 
 def sample_random_resize(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: direction, factor (none for keep), mode (drawn for keep too)."""
-    direction = DIRECTIONS[pick_index(rng, get(spec, "probs", [0.2, 0.7, 0.1]), 3)]
+    schema = RANDOM_RESIZE
+    direction = DIRECTIONS[pick_index(rng, schema.value(spec, "probs"), len(DIRECTIONS))]
     if direction == "up":
-        factor = draw_uniform(rng, list(get(spec, "up", [1.0, 1.5])), "up")
+        factor = schema.draw(rng, spec, "up")
     elif direction == "down":
-        factor = draw_uniform(rng, list(get(spec, "down", [0.15, 1.0])), "down")
+        factor = schema.draw(rng, spec, "down")
     else:
         factor = 1.0
-    mode = _draw_mode(rng, spec)
-    if get(spec, "relative_to", "input") == "final":
+    mode = schema.draw(rng, spec, "modes")  # weighted by mode_weights
+    if schema.value(spec, "relative_to") == "final":
         base_h, base_w = ctx.hr_shape[0] / ctx.scale, ctx.hr_shape[1] / ctx.scale
     else:
         base_h, base_w = ctx.shape[0], ctx.shape[1]
@@ -184,22 +158,23 @@ def sample_random_resize(rng: np.random.Generator, spec: dict, ctx: Context) -> 
 # ---- to_final -----------------------------------------------------------------------------------------
 
 
-def check_to_final(spec: dict) -> None:
-    check_keys(spec, ("modes", "mode_weights"), "to_final")
-    _check_modes(spec)
+TO_FINAL = OpSchema("to_final", (
+    Param.names("modes", REALESRGAN_MODES, MODES),
+    Param.weights("mode_weights", of="modes"),
+))
 
 
 def sample_to_final(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws the mode; the size is HR // scale."""
     out_h, out_w = final_size(ctx)
-    return {"mode": _draw_mode(rng, spec), "out_h": int(out_h), "out_w": int(out_w)}
+    return {"mode": TO_FINAL.draw(rng, spec, "modes"), "out_h": int(out_h), "out_w": int(out_w)}
 
 
-OPS = {
-    "resize": Op("resize", sample_resize, _apply_resize, check_resize,
-                 "Resize by a factor, to [h, w], to the final LR size or to the HR size with a named mode."),
-    "random_resize": Op("random_resize", sample_random_resize, _apply_resize, check_random_resize,
-                        "Real-ESRGAN resize: up / down / keep with probabilities, random factor and mode."),
-    "to_final": Op("to_final", sample_to_final, _apply_resize, check_to_final,
-                   "Resize to exactly HR / scale with a randomly chosen mode (Real-ESRGAN step 9)."),
-}
+OPS = {op.name: op for op in (
+    Op(RESIZE, sample_resize, _apply_resize,
+       "Resize by a factor, to [h, w], to the final LR size or to the HR size with a named mode."),
+    Op(RANDOM_RESIZE, sample_random_resize, _apply_resize,
+       "Real-ESRGAN resize: up / down / keep with probabilities, random factor and mode."),
+    Op(TO_FINAL, sample_to_final, _apply_resize,
+       "Resize to exactly HR / scale with a randomly chosen mode (Real-ESRGAN step 9)."),
+)}

@@ -12,7 +12,7 @@ import numpy as np
 
 from srkit.degrade.ops.base import Context, Op, check_image, like, to_float
 from srkit.degrade.ops.blur import BORDER
-from srkit.degrade.ops.draw import check_int, check_keys, check_value, draw_value, get
+from srkit.degrade.ops.schema import OpSchema, Param
 
 
 def unsharp_mask(img: np.ndarray, weight: float, kernel_size: int, sigma: float,
@@ -30,22 +30,17 @@ def unsharp_mask(img: np.ndarray, weight: float, kernel_size: int, sigma: float,
     return like(out, img)
 
 
-def check_usm(spec: dict) -> None:
-    check_keys(spec, ("weight", "kernel_size", "sigma", "threshold"), "usm")
-    check_value(get(spec, "weight", 0.5), "weight", "float", 0.0, 4.0)
-    check_int(get(spec, "kernel_size", 51), "kernel_size", 3, 201, odd=True)
-    check_value(get(spec, "sigma", 8.0), "sigma", "float", 0.1, 100.0)
-    check_value(get(spec, "threshold", 10.0), "threshold", "float", 0.0, 255.0)
+USM = OpSchema("usm", (
+    Param.value("weight", "float", 0.5, 0.0, 4.0),
+    Param.integer("kernel_size", 51, 3, 201, odd=True),
+    Param.value("sigma", "float", 8.0, 0.1, 100.0),
+    Param.value("threshold", "float", 10.0, 0.0, 255.0),
+))
 
 
 def sample_usm(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
     """Draws, in order: weight, sigma, threshold (each fixed unless given as a range or choice)."""
-    return {
-        "weight": float(draw_value(rng, get(spec, "weight", 0.5), "weight", "float")),
-        "kernel_size": int(get(spec, "kernel_size", 51)),
-        "sigma": float(draw_value(rng, get(spec, "sigma", 8.0), "sigma", "float")),
-        "threshold": float(draw_value(rng, get(spec, "threshold", 10.0), "threshold", "float")),
-    }
+    return USM.draw_all(rng, spec)
 
 
 def apply_usm(img: np.ndarray, params: dict) -> np.ndarray:
@@ -53,7 +48,7 @@ def apply_usm(img: np.ndarray, params: dict) -> np.ndarray:
                         float(params["threshold"]))
 
 
-OPS = {
-    "usm": Op("usm", sample_usm, apply_usm, check_usm,
-              "Unsharp mask, Real-ESRGAN GT sharpening (51 x 51 Gaussian, sigma 8, weight 0.5, thresh 10)."),
-}
+OPS = {op.name: op for op in (
+    Op(USM, sample_usm, apply_usm,
+       "Unsharp mask, Real-ESRGAN GT sharpening (51 x 51 Gaussian, sigma 8, weight 0.5, thresh 10)."),
+)}

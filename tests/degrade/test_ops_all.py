@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srkit.degrade.ops import ENGINE_KEYS, OPS, Context, Op, SpecError, to_float, to_uint8
-from srkit.degrade.ops.draw import check_value, draw_choice, draw_int, draw_uniform, draw_value
+from srkit.degrade.ops.value_specs import check_value, draw_choice, draw_int, draw_uniform, draw_value
 
 SPECS_MD = Path(__file__).resolve().parents[2] / "degrade" / "ops" / "SPECS.md"
 RESIZE_OPS = {"resize", "random_resize", "to_final"}
