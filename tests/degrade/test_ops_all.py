@@ -258,6 +258,18 @@ def test_specs_md_documents_every_op_key_and_param():
                 assert re.search(rf"\b{key}\b", sections[name]), (name, key)
 
 
+def test_specs_md_states_every_key_as_declared():
+    """Each op's section holds one bullet per declared key, opening with the declaration in words
+    (form, bounds, default), and no bullet for a key the op does not declare."""
+    sections = _sections()
+    for name, op in OPS.items():
+        text = " ".join(sections[name].split())
+        for line in op.schema.describe():
+            assert f"- {line}" in text, f"SPECS.md, op {name}: expected a bullet '- {line}'"
+        documented = set(re.findall(r"^- `(\w+)`:", sections[name], flags=re.M))
+        assert documented <= set(op.schema.keys), (name, documented - set(op.schema.keys))
+
+
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
 
