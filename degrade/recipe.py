@@ -1,4 +1,4 @@
-"""Recipes: a TOML file of ordered steps, validated once, then drawn into one plan per sample.
+"""Recipes: a TOML file of ordered steps, validated once (here), then drawn into one plan per sample.
 
 A recipe file holds ``name``, ``description``, ``scale``, ``seed``, ``steps`` and optionally
 ``lr_size`` and ``dtype`` (see TOP_KEYS). A step is exactly one of:
@@ -10,23 +10,14 @@ A recipe file holds ``name``, ``description``, ``scale``, ``seed``, ``steps`` an
 - ``random_order = [step, ...]``: every sub-step once, in a uniformly random order.
 
 Every step may carry ``p`` (probability that it runs at all, default 1) and the notes ``name`` and
-``comment``. A *plan* is the flat, ordered list of the concrete steps one sample went through:
-``{"op", "at", "params"}`` for an applied op, ``{"op", "at", "skipped": true}`` for a step whose
-``p`` draw failed (``op`` is the group kind for a skipped group), plus ``name`` when the step has
-one. ``at`` is the step's key path in the recipe, so a plan can be read against its file. A float32
-chain starts with the engine entry ``{"op": "to_float32"}``. Replaying a plan needs only ``apply``.
-
-Draws come from the per-sample generator in a fixed order: a step's ``p`` draw (only when p < 1),
-then the group choice (one_of index, random_order permutation) or the op's own draws.
+``comment``. Each sample draws its own *plan* from the steps (see ``plan.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +28,8 @@ import numpy as np
 from srkit.core.console import UsageError
 from srkit.core.manifest import canonical_json
 from srkit.core.seeding import sample_rng, sample_seed
-from srkit.degrade.ops import OPS, Context, SpecError, to_float, to_uint8
+from srkit.degrade.ops import OPS, SpecError
+from srkit.degrade.plan import GroupStep, OpStep, Step, draw_and_apply
 
 TOP_KEYS = {
     "name": "a short name (also the default output folder lr/NAME/)",
@@ -55,8 +47,6 @@ LR_SIZES = ("scaled", "hr")
 DTYPES = ("uint8", "float32")
 # Keys every step may carry that are the engine's, not the op's: documentation and the probability.
 STEP_NOTE_KEYS = ("name", "comment")
-# The plan entry that records a float32 working chain (the engine's, not an op).
-TO_FLOAT_ENTRY = {"op": "to_float32", "at": "dtype"}
 MAX_REPEAT = 16
 
 
@@ -71,33 +61,8 @@ class RecipeError(UsageError):
         super().__init__(where + message)
 
 
-class PlanError(ValueError):
-    """A plan that cannot be applied (unknown op, bad params)."""
-
-
 class PairError(ValueError):
     """A degraded sample whose LR does not match its HR (size or channels); names the sample."""
-
-
-@dataclass(frozen=True)
-class OpStep:
-    op: str
-    spec: dict[str, Any]
-    p: float
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class GroupStep:
-    kind: str
-    children: tuple[Step, ...]
-    p: float
-    weights: tuple[float, ...] = ()
-    repeat: int = 1
-    label: str = ""
-
-
-Step = OpStep | GroupStep
 
 
 @dataclass(frozen=True)
@@ -160,54 +125,9 @@ class Recipe:
         self.check_hr(hr, key)
         base = self.seed if seed is None else int(seed)
         rng = sample_rng(sample_seed(base, key))
-        plan: list[dict[str, Any]] = []
-        img: np.ndarray = hr
-        if self.dtype == "float32":
-            plan.append(dict(TO_FLOAT_ENTRY))
-            img = to_float(hr)
-        for i, step in enumerate(self.steps):
-            img = self._run(step, f"steps[{i}]", img, hr, rng, plan, timings)
-        lr = to_uint8(img)
+        lr, plan = draw_and_apply(self.steps, hr, rng, self.nominal_scale, self.dtype == "float32", timings)
         check_pair(key, hr, lr, self)
         return lr, plan
-
-    def _run(self, step: Step, at: str, img: np.ndarray, hr: np.ndarray, rng: np.random.Generator,
-             plan: list[dict[str, Any]], timings: dict[str, list[float]] | None) -> np.ndarray:
-        if step.p < 1.0 and not rng.random() < step.p:
-            entry = {"op": step.op if isinstance(step, OpStep) else step.kind, "at": at, "skipped": True}
-            if step.label:
-                entry["name"] = step.label
-            plan.append(entry)
-            return img
-        if isinstance(step, OpStep):
-            op = OPS[step.op]
-            params = op.sample(rng, step.spec, Context(shape=img.shape, hr_shape=hr.shape,
-                                                       scale=self.nominal_scale))
-            # Apply exactly what the log will hold (JSON floats, lists), so replay cannot differ.
-            params = json.loads(canonical_json(params))
-            start = time.perf_counter()
-            img = op.apply(img, params)
-            if timings is not None:
-                slot = timings.setdefault(step.op, [0, 0.0])
-                slot[0] += 1
-                slot[1] += time.perf_counter() - start
-            entry = {"op": step.op, "at": at, "params": params}
-            if step.label:
-                entry["name"] = step.label
-            plan.append(entry)
-            return img
-        if step.kind == "one_of":
-            i = _weighted_index(rng, step.weights)
-            return self._run(step.children[i], f"{at}.one_of[{i}]", img, hr, rng, plan, timings)
-        if step.kind == "random_order":
-            for i in rng.permutation(len(step.children)).tolist():
-                img = self._run(step.children[i], f"{at}.random_order[{i}]", img, hr, rng, plan, timings)
-            return img
-        for r in range(step.repeat):
-            prefix = f"{at}.repeat[{r}]" if step.repeat > 1 else at
-            for i, child in enumerate(step.children):
-                img = self._run(child, f"{prefix}.sequence[{i}]", img, hr, rng, plan, timings)
-        return img
 
     def run_json(self) -> dict[str, Any]:
         """What ``run.json`` records about the recipe."""
@@ -221,46 +141,6 @@ class Recipe:
             "lr_size": self.lr_size,
             "dtype": self.dtype,
         }
-
-
-def _weighted_index(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
-    total = math.fsum(weights)
-    u = rng.random() * total
-    acc = 0.0
-    for i, w in enumerate(weights):
-        acc += w
-        if u < acc:
-            return i
-    return max(i for i, w in enumerate(weights) if w > 0)
-
-
-def apply_plan(
-    hr: np.ndarray,
-    plan: list[dict[str, Any]],
-    timings: dict[str, list[float]] | None = None,
-) -> np.ndarray:
-    """Replay a plan on ``hr``: apply its non-skipped steps in order and round to uint8."""
-    img = hr
-    for n, entry in enumerate(plan):
-        if entry.get("skipped"):
-            continue
-        name = entry.get("op")
-        if name == TO_FLOAT_ENTRY["op"]:
-            img = to_float(img)
-            continue
-        op = OPS.get(name) if isinstance(name, str) else None
-        if op is None:
-            raise PlanError(f"plan step {n} ({entry.get('at', '?')}): unknown op {name!r}; "
-                            f"known ops: {', '.join(sorted(OPS))}")
-        if "params" not in entry:
-            raise PlanError(f"plan step {n} ({entry.get('at', '?')}): no params recorded")
-        start = time.perf_counter()
-        img = op.apply(img, entry["params"])
-        if timings is not None:
-            slot = timings.setdefault(name, [0, 0.0])
-            slot[0] += 1
-            slot[1] += time.perf_counter() - start
-    return to_uint8(img)
 
 
 def check_pair(key: str, hr: np.ndarray, lr: np.ndarray, recipe: Recipe) -> None:

@@ -23,8 +23,8 @@ from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
 from srkit.core.parallel import parallel_map
 from srkit.core.versions import library_versions
-from srkit.degrade.recipe import apply_plan
-from srkit.degrade.run import LOG_NAME, RUN_NAME, shape3
+from srkit.degrade.plan import apply_plan
+from srkit.degrade.run import LOG_NAME, RUN_NAME, logged_shape
 
 IDENTICAL = "identical"
 
@@ -161,8 +161,9 @@ def replay_record(record: dict[str, Any], tiles_dir: str | os.PathLike,
         lr = apply_plan(hr, record["steps"])
     except Exception as err:  # noqa: BLE001 - a replay failure is reported per sample
         return ReplayResult(key, "error", f"{type(err).__name__}: {err}", diff)
-    if shape3(lr.shape) != list(record.get("lr_shape", [])):
-        return ReplayResult(key, "lr_differs", f"rebuilt LR shape {shape3(lr.shape)} is not the logged "
+    lr_shape = logged_shape(lr.shape)
+    if lr_shape != list(record.get("lr_shape", [])):
+        return ReplayResult(key, "lr_differs", f"rebuilt LR shape {lr_shape} is not the logged "
                             f"{record.get('lr_shape')}", diff)
     lr_bytes = encode_png(lr, int(record.get("png_level", 1)))
     if sha256_bytes(lr_bytes) == record.get("lr_sha256"):

@@ -61,8 +61,8 @@ class DegradeSummary:
         return 1 if self.errors else 0
 
 
-def shape3(img_shape: tuple[int, ...]) -> list[int]:
-    """``[h, w, c]`` of an image shape, gray counting as one channel."""
+def logged_shape(img_shape: tuple[int, ...]) -> list[int]:
+    """The ``[h, w, c]`` list a log record holds for an image shape, gray counting as one channel."""
     return [int(img_shape[0]), int(img_shape[1]), 1 if len(img_shape) == 2 else int(img_shape[2])]
 
 
@@ -280,8 +280,8 @@ def degrade_one(
         "sample_seed": sample_seed(seed, key),
         "scale": recipe.scale,
         "nominal_scale": recipe.nominal_scale,
-        "hr_shape": shape3(hr.shape),
-        "lr_shape": shape3(lr.shape),
+        "hr_shape": logged_shape(hr.shape),
+        "lr_shape": logged_shape(lr.shape),
         "channels": channels(hr),
         "png_level": png_level,
         "steps": plan,

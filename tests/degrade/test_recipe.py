@@ -15,7 +15,8 @@ from srkit import recipes
 from srkit.core.images import encode_png
 from srkit.core.manifest import canonical_json
 from srkit.degrade.ops import OPS
-from srkit.degrade.recipe import RecipeError, apply_plan, load_recipe, parse_recipe
+from srkit.degrade.plan import apply_plan
+from srkit.degrade.recipe import RecipeError, load_recipe, parse_recipe
 
 HEAD = 'name = "t"\ndescription = "test"\nscale = 2\nseed = 3\n'
 HEAD1 = HEAD.replace("scale = 2", "scale = 1")  # steps that keep the size

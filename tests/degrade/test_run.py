@@ -20,9 +20,10 @@ from srkit.core.images import encode_png, read_png
 from srkit.core.manifest import read_jsonl
 from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
-from srkit.degrade.recipe import apply_plan, load_recipe
+from srkit.degrade.plan import apply_plan
+from srkit.degrade.recipe import load_recipe
 from srkit.degrade.replay import replay_log
-from srkit.degrade.run import ERRORS_NAME, LOG_NAME, RUN_NAME, degrade_tiles
+from srkit.degrade.run import ERRORS_NAME, LOG_NAME, RUN_NAME, degrade_tiles, logged_shape
 from srkit.tiling.manifest import kept_tiles
 
 
@@ -221,6 +222,12 @@ def test_down_then_up_recipe_keeps_the_hr_size(tiles_dir, tmp_path):
         assert r["scale"] == 1 and r["nominal_scale"] == 2
         assert r["lr_shape"] == r["hr_shape"]
     assert json.loads((out / RUN_NAME).read_text())["scale"] == 1
+
+
+def test_logged_shape_is_the_json_list_h_w_c():
+    assert logged_shape((40, 30)) == [40, 30, 1]  # gray counts as one channel
+    assert logged_shape(np.zeros((4, 5, 3), np.uint8).shape) == [4, 5, 3]
+    assert json.loads(json.dumps(logged_shape((2, 3)))) == [2, 3, 1]
 
 
 def test_replay_reports_identical_then_detects_changes(tiles_dir, tmp_path):
