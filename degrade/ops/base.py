@@ -1,4 +1,4 @@
-"""Shared types of the op library: Op, Context, and the uint8 <-> float32 conversions ops work with."""
+"""What every op builds on: Op, Context, and the uint8 <-> float32 conversions ops work with."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def _poisson_tables(vals: int) -> tuple[np.ndarray, np.ndarray, int]:
         exact = cdf[lvl][first] >= edges[1:]  # the bucket's whole interval [m/G, (m+1)/G) maps to `first`
         guide[lvl] = np.where(exact, first, -(first + 1))
     cdf, guide = np.ascontiguousarray(cdf), np.ascontiguousarray(guide)
-    cdf.flags.writeable = guide.flags.writeable = False  # shared by every call (and thread) in the process
+    cdf.flags.writeable = guide.flags.writeable = False  # read by every call (and thread) in the process
     return cdf, guide, K
 
 
