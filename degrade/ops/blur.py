@@ -129,7 +129,7 @@ def auto_kernel_size(sigma: float) -> int:
 
 
 GAUSSIAN_BLUR = OpSchema("gaussian_blur", (
-    Param.value("sigma", "float", [0.2, 3.0], 0.05, 50.0),
+    Param.value_spec("sigma", "float", [0.2, 3.0], 0.05, 50.0),
     Param.integer("kernel_size", 0, 3, 201, odd=True, auto=0),
 ))
 

@@ -66,10 +66,10 @@ def apply_webp(img: np.ndarray, params: dict) -> np.ndarray:
 
 
 JPEG = OpSchema("jpeg", (
-    Param.value("quality", "int", [30, 95], 1, 100),
-    Param.value("subsampling", "str", "420", allowed=tuple(SUBSAMPLING)),
+    Param.value_spec("quality", "int", [30, 95], 1, 100),
+    Param.value_spec("subsampling", "str", "420", allowed=tuple(SUBSAMPLING)),
 ))
-WEBP = OpSchema("webp", (Param.value("quality", "int", [50, 95], 1, 100),))
+WEBP = OpSchema("webp", (Param.value_spec("quality", "int", [50, 95], 1, 100),))
 
 
 def sample_jpeg(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:

@@ -70,9 +70,9 @@ def apply_halftone(img: np.ndarray, params: dict) -> np.ndarray:
 
 
 HALFTONE = OpSchema("halftone", (
-    Param.value("pitch", "float", [4.0, 8.0], 2.0, 64.0),
-    Param.value("angle", "float", 45.0, -180.0, 180.0),
-    Param.value("shape", "str", "round", allowed=SHAPES),
+    Param.value_spec("pitch", "float", [4.0, 8.0], 2.0, 64.0),
+    Param.value_spec("angle", "float", 45.0, -180.0, 180.0),
+    Param.value_spec("shape", "str", "round", allowed=SHAPES),
 ))
 
 
@@ -147,8 +147,8 @@ def apply_dither(img: np.ndarray, params: dict) -> np.ndarray:
 
 
 DITHER = OpSchema("dither", (
-    Param.value("method", "str", "floyd_steinberg", allowed=DITHER_METHODS),
-    Param.value("levels", "int", 2, 2, 256),
+    Param.value_spec("method", "str", "floyd_steinberg", allowed=DITHER_METHODS),
+    Param.value_spec("levels", "int", 2, 2, 256),
     Param.option("bayer_size", 4, BAYER_SIZES),
 ))
 
@@ -171,7 +171,7 @@ def apply_quantize(img: np.ndarray, params: dict) -> np.ndarray:
     return like(out, img)
 
 
-QUANTIZE = OpSchema("quantize", (Param.value("levels", "int", [4, 16], 2, 256),))
+QUANTIZE = OpSchema("quantize", (Param.value_spec("levels", "int", [4, 16], 2, 256),))
 
 
 def sample_quantize(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:

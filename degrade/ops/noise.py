@@ -65,7 +65,7 @@ def apply_gaussian(img: np.ndarray, params: dict) -> np.ndarray:
 
 
 GAUSSIAN_NOISE = OpSchema("gaussian_noise", (
-    Param.value("sigma", "float", [1.0, 30.0], 0.0, 255.0),
+    Param.value_spec("sigma", "float", [1.0, 30.0], 0.0, 255.0),
     Param.prob("gray_prob", 0.0),
 ))
 
@@ -181,7 +181,7 @@ def apply_poisson(img: np.ndarray, params: dict) -> np.ndarray:
 
 
 POISSON_NOISE = OpSchema("poisson_noise", (
-    Param.value("scale", "float", [0.05, 3.0], 0.0, 20.0),
+    Param.value_spec("scale", "float", [0.05, 3.0], 0.0, 20.0),
     Param.prob("gray_prob", 0.0),
 ))
 

@@ -88,10 +88,10 @@ def _one_size_key(spec: dict) -> None:
 
 
 RESIZE = OpSchema("resize", (
-    Param.value("factor", "float", lo=1e-3, hi=MAX_FACTOR),
+    Param.value_spec("factor", "float", lo=1e-3, hi=MAX_FACTOR),
     Param.size("size"),
     Param.option("to", NO_DEFAULT, {"final": "HR / scale", "hr": "the HR size"}),
-    Param.value("mode", "str", "bicubic_aa", allowed=MODES),
+    Param.value_spec("mode", "str", "bicubic_aa", allowed=MODES),
 ), rule=_one_size_key)
 
 

@@ -10,7 +10,7 @@ An op declares an `OpSchema`: its name, one `Param` per spec key (in draw order)
 - `describe()` says the same in words, one line per key (SPECS.md holds these lines; a test checks).
 
 Forms of a key (the `Param` constructors):
-- `Param.value`: a value spec of floats, ints or strings (fixed, range or choice; see value_specs.py);
+- `Param.value_spec`: a value spec of floats, ints or strings (fixed, range or choice; see value_specs.py);
 - `Param.prob`: a probability, one fixed number in [0, 1];
 - `Param.integer`: one fixed int in [lo, hi] (odd if asked), optionally one value meaning "automatic";
 - `Param.float_range`: a literal range `[lo, hi]` within the bounds, drawn uniformly;
@@ -76,7 +76,7 @@ class Param:
     count: int = 0  # weights: a fixed count instead
 
     @classmethod
-    def value(cls, key: str, kind: str, default: Any = NO_DEFAULT, lo: float | None = None,
+    def value_spec(cls, key: str, kind: str, default: Any = NO_DEFAULT, lo: float | None = None,
               hi: float | None = None, allowed: Sequence[str] = ()) -> Param:
         default = tuple(default) if isinstance(default, list) else default
         return cls(key, "value", default, kind=kind, lo=lo, hi=hi, allowed=tuple(allowed))

@@ -31,10 +31,10 @@ def unsharp_mask(img: np.ndarray, weight: float, kernel_size: int, sigma: float,
 
 
 USM = OpSchema("usm", (
-    Param.value("weight", "float", 0.5, 0.0, 4.0),
+    Param.value_spec("weight", "float", 0.5, 0.0, 4.0),
     Param.integer("kernel_size", 51, 3, 201, odd=True),
-    Param.value("sigma", "float", 8.0, 0.1, 100.0),
-    Param.value("threshold", "float", 10.0, 0.0, 255.0),
+    Param.value_spec("sigma", "float", 8.0, 0.1, 100.0),
+    Param.value_spec("threshold", "float", 10.0, 0.0, 255.0),
 ))
 
 

@@ -75,7 +75,7 @@ def test_weights_default_belongs_to_the_default_list():
 
 def test_forms_refuse_what_they_do_not_hold():
     schema = OpSchema("t", (
-        Param.value("q", "int", [30, 95], 1, 100),
+        Param.value_spec("q", "int", [30, 95], 1, 100),
         Param.prob("p", 0.5),
         Param.integer("k", 0, 3, 9, odd=True, auto=0),
         Param.float_range("r", [0.5, 1.0], 0.0, 2.0, positive=True),
@@ -112,7 +112,7 @@ def test_rule_runs_after_the_keys():
         if "q" in spec and "p" in spec:
             raise SpecError("q", "not with p")
 
-    schema = OpSchema("t", (Param.value("q", "int", 5, 1, 9), Param.prob("p", 0.5)), rule=no_q_with_p)
+    schema = OpSchema("t", (Param.value_spec("q", "int", 5, 1, 9), Param.prob("p", 0.5)), rule=no_q_with_p)
     schema.check({"q": 3})
     with pytest.raises(SpecError, match="between 1 and 9"):
         schema.check({"q": 30, "p": 0.1})  # the key's own error first
@@ -121,7 +121,7 @@ def test_rule_runs_after_the_keys():
 
 
 def test_draws_use_the_rng_only_for_random_values():
-    schema = OpSchema("t", (Param.value("q", "int", [30, 95], 1, 100), Param.integer("k", 5, 3, 9),
+    schema = OpSchema("t", (Param.value_spec("q", "int", [30, 95], 1, 100), Param.integer("k", 5, 3, 9),
                             Param.float_range("r", [1.0, 1.0], 0.0, 2.0), Param.prob("p", 0.0)))
     rng, ref = np.random.default_rng(3), np.random.default_rng(3)
     assert schema.draw(rng, {}, "q") == int(ref.integers(30, 96))
@@ -137,7 +137,7 @@ def test_describe_writes_defaults_and_bounds_as_the_docs_do():
         Param.float_range("omega", [math.pi / 3, math.pi], 0.0, math.pi + 1e-9, positive=True),
         Param.weights("w", of="names"),
         Param.names("names", ("a", "b"), ("a", "b")),
-        Param.value("factor", "float", lo=1e-3, hi=16.0),
+        Param.value_spec("factor", "float", lo=1e-3, hi=16.0),
     )).describe()
     assert lines == [
         "`omega`: float range `[lo, hi]` within 0..pi, lo > 0, default `[pi/3, pi]`",
