@@ -23,8 +23,9 @@ from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
 from srkit.core.parallel import parallel_map
 from srkit.core.versions import library_versions
+from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
 from srkit.degrade.plan import apply_plan
-from srkit.degrade.run import LOG_NAME, RUN_NAME, logged_shape
+from srkit.degrade.run import logged_shape
 
 IDENTICAL = "identical"
 
@@ -57,12 +58,12 @@ class ReplaySummary:
 
 
 def resolve_log(log: str | os.PathLike) -> Path:
-    """The log file itself, or ``LOG_NAME`` inside a given LR folder."""
+    """The log file itself, or ``DEGRADATIONS_LOG`` inside a given LR folder."""
     path = Path(log)
     if path.is_dir():
-        path = path / LOG_NAME
+        path = path / DEGRADATIONS_LOG
     if not path.is_file():
-        raise UsageError(f"no degradation log at {path}: give lr/NAME/ or lr/NAME/{LOG_NAME} "
+        raise UsageError(f"no degradation log at {path}: give lr/NAME/ or lr/NAME/{DEGRADATIONS_LOG} "
                          "(made by sr-data degrade)")
     return path
 
@@ -70,7 +71,7 @@ def resolve_log(log: str | os.PathLike) -> Path:
 def read_run_info(lr_dir: Path) -> dict[str, Any]:
     """``run.json`` of an LR folder, or {} when absent or unreadable."""
     try:
-        return json.loads((lr_dir / RUN_NAME).read_text(encoding="utf-8"))
+        return json.loads((lr_dir / RUN_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -88,7 +89,7 @@ def replay_log(
     info = read_run_info(log_path.parent)
     if tiles_dir is None:
         if "tiles_dir" not in info:
-            raise UsageError(f"{log_path.parent / RUN_NAME} does not say where the HR tiles are: "
+            raise UsageError(f"{log_path.parent / RUN_RECORD} does not say where the HR tiles are: "
                              "pass --tiles")
         tiles_dir = info["tiles_dir"]
     tiles = Path(tiles_dir)

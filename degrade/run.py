@@ -32,11 +32,9 @@ from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write
 from srkit.core.parallel import parallel_map, resolve_jobs
 from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
+from srkit.core.workspace import DEGRADATIONS_LOG, ERRORS_LOG, RUN_RECORD
 from srkit.degrade.recipe import Recipe, load_recipe
 
-RUN_NAME = "run.json"
-LOG_NAME = "degradations.jsonl"
-ERRORS_NAME = "errors.jsonl"
 MAX_CHUNK = 64
 
 
@@ -121,7 +119,7 @@ def degrade_tiles(
 
     start = time.perf_counter()
     bar = make_progress("tiles") if progress else None
-    appender = JsonlAppender(out / LOG_NAME)
+    appender = JsonlAppender(out / DEGRADATIONS_LOG)
     try:
         if bar is not None:
             bar.start()
@@ -149,7 +147,7 @@ def degrade_tiles(
 
 def _claim_out_dir(out: Path, recipe: Recipe, seed: int, tiles_dir: Path, png_level: int) -> None:
     """Write run.json, or check that the folder was made by this recipe and seed."""
-    run_path = out / RUN_NAME
+    run_path = out / RUN_RECORD
     info = {
         **recipe.run_json(),
         "seed": seed,
@@ -189,7 +187,7 @@ def _done_keys(out: Path) -> set[str]:
     """Keys with a complete record whose LR file is in place."""
     return {
         r["key"]
-        for r in read_jsonl(out / LOG_NAME)
+        for r in read_jsonl(out / DEGRADATIONS_LOG)
         if _valid_key(r.get("key")) and (out / f"{r['key']}.png").is_file()
     }
 
@@ -197,15 +195,15 @@ def _done_keys(out: Path) -> set[str]:
 def _finish_log(out: Path) -> None:
     """Rewrite the log sorted by key, one record per key (the last one), only with LR files present."""
     latest: dict[str, dict[str, Any]] = {}
-    for r in read_jsonl(out / LOG_NAME):
+    for r in read_jsonl(out / DEGRADATIONS_LOG):
         key = r.get("key")
         if _valid_key(key) and (out / f"{key}.png").is_file():
             latest[key] = r
-    write_jsonl_sorted(out / LOG_NAME, latest.values(), sort_key=lambda r: r["key"])
+    write_jsonl_sorted(out / DEGRADATIONS_LOG, latest.values(), sort_key=lambda r: r["key"])
 
 
 def _write_errors(out: Path, errors: list[dict[str, Any]]) -> None:
-    path = out / ERRORS_NAME
+    path = out / ERRORS_LOG
     if errors:
         write_jsonl_sorted(path, errors, sort_key=lambda r: r["key"])
     elif path.exists():

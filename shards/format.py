@@ -23,7 +23,6 @@ from srkit.core.images import decode_png, encode_png
 FORMAT_NAME = "srkit-store"
 FORMAT_VERSION = 2
 CHECKSUM_NAME = "xxh3_64"
-INDEX_NAME = "index.json"
 KEYS_NAME = "keys.txt"
 LINEAGE_NAME = "lineage.jsonl"
 PROGRESS_NAME = "progress.jsonl"

@@ -20,11 +20,9 @@ from srkit.core.console import StageError, UsageError
 from srkit.core.files import inside
 from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
+from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD, TILES_MANIFEST
 from srkit.shards.format import raw_size
 
-DEGRADATIONS_NAME = "degradations.jsonl"
-RUN_NAME = "run.json"
-TILES_MANIFEST = "tiles.jsonl"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -59,9 +57,9 @@ class Inputs:
 
 def find_lr_dir(workspace: Path) -> Path:
     """The single LR set under ``workspace/lr``; a UsageError listing them when there are several."""
-    found = sorted(p.parent for p in (workspace / "lr").glob(f"*/{DEGRADATIONS_NAME}"))
+    found = sorted(p.parent for p in (workspace / "lr").glob(f"*/{DEGRADATIONS_LOG}"))
     if not found:
-        raise UsageError(f"no LR set found ({workspace / 'lr'}/*/{DEGRADATIONS_NAME}): run "
+        raise UsageError(f"no LR set found ({workspace / 'lr'}/*/{DEGRADATIONS_LOG}): run "
                          "`sr-data degrade --recipe NAME` first, or pass --lr FOLDER")
     if len(found) > 1:
         names = ", ".join(str(p) for p in found)
@@ -90,15 +88,15 @@ def collect_inputs(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -> Inpu
     hr_dir, lr_dir = Path(hr_dir), Path(lr_dir)
     if not hr_dir.is_dir():
         raise UsageError(f"HR tiles folder {hr_dir} not found: run `sr-data tile PAGES/` first, or pass --hr")
-    deg_path = lr_dir / DEGRADATIONS_NAME
+    deg_path = lr_dir / DEGRADATIONS_LOG
     if not deg_path.exists():
         raise UsageError(f"{deg_path} not found: --lr must be a folder written by `sr-data degrade`")
     run: dict[str, Any] = {}
-    if (lr_dir / RUN_NAME).exists():
+    if (lr_dir / RUN_RECORD).exists():
         try:
-            run = json.loads((lr_dir / RUN_NAME).read_text(encoding="utf-8"))
+            run = json.loads((lr_dir / RUN_RECORD).read_text(encoding="utf-8"))
         except ValueError as err:
-            raise UsageError(f"{lr_dir / RUN_NAME}: not valid JSON ({err})") from None
+            raise UsageError(f"{lr_dir / RUN_RECORD}: not valid JSON ({err})") from None
     tiles = _tile_records(hr_dir)
     degradations = {r["key"]: r for r in read_jsonl(deg_path) if isinstance(r.get("key"), str)}
     missing: dict[str, list[str]] = {"no_lr_record": [], "no_hr_tile": [], "lr_file_missing": [],
@@ -178,7 +176,7 @@ def read_input(path: str, expected_sha256: str, check_hash: bool = True) -> byte
     except OSError as err:
         raise StageError(f"{path}: cannot read ({err.strerror or err}); rerun the same command") from None
     if check_hash and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise StageError(f"{path}: its sha256 differs from the one in {DEGRADATIONS_NAME} (the file "
+        raise StageError(f"{path}: its sha256 differs from the one in {DEGRADATIONS_LOG} (the file "
                          "changed after `sr-data degrade`); rerun `sr-data degrade` for this recipe")
     return data
 

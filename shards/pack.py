@@ -21,25 +21,11 @@ from typing import Any
 from srkit.core.console import StageError, UsageError
 from srkit.core.images import ImageError, decode_png
 from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl
+from srkit.core.workspace import DEGRADATIONS_LOG, STORE_INDEX
 from srkit.shards.basicsr import pack_basicsr
 from srkit.shards.builder import NativeStoreBuilder
-from srkit.shards.format import (
-    FORMAT_VERSION,
-    INDEX_NAME,
-    PROGRESS_NAME,
-    Record,
-    checksum,
-    shape3,
-    shard_data_file,
-)
-from srkit.shards.inputs import (
-    DEGRADATIONS_NAME,
-    Inputs,
-    Sample,
-    collect_inputs,
-    png_shape,
-    read_input,
-)
+from srkit.shards.format import FORMAT_VERSION, PROGRESS_NAME, Record, checksum, shape3, shard_data_file
+from srkit.shards.inputs import Inputs, Sample, collect_inputs, png_shape, read_input
 from srkit.shards.shard_writer import ShardOptions
 from srkit.shards.sizes import DEFAULT_SHARD_SIZE, parse_size
 
@@ -85,7 +71,7 @@ def _load(sample: Sample, codec: str, check_hashes: bool) -> Record:
             found = shape3(arr)
             payload = memoryview(arr).cast("B")
         if found != shape:
-            raise StageError(f"{path}: image is {found}, {DEGRADATIONS_NAME} says {shape}")
+            raise StageError(f"{path}: image is {found}, {DEGRADATIONS_LOG} says {shape}")
         payloads.append(payload)
     hp, lp = payloads
     return Record(sample.key, codec, sample.hr_shape, sample.lr_shape, hp, lp, checksum(hp), checksum(lp))
@@ -154,7 +140,7 @@ def pack_store(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike, out: str | 
     if _up_to_date(out, inputs_digest):
         if on_progress:
             on_progress(total, total)
-        index = json.loads((out / INDEX_NAME).read_text())
+        index = json.loads((out / STORE_INDEX).read_text())
         return _summary(out, index, inputs, written=0, reused=len(plan), seconds=0.0, payload_written=0)
 
     try:
@@ -198,7 +184,7 @@ def pack_store(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike, out: str | 
 
 
 def _up_to_date(out: Path, inputs_digest: str) -> bool:
-    path = out / INDEX_NAME
+    path = out / STORE_INDEX
     if not path.exists():
         return False
     try:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from srkit.core.files import inside
+from srkit.core.workspace import STORE_INDEX
 from srkit.shards.format import (
     BACKENDS,
     CHECKSUM_NAME,
@@ -31,7 +32,6 @@ from srkit.shards.format import (
     HEADER,
     HEADER_MAGIC,
     HEADER_SIZE,
-    INDEX_NAME,
     LMDB_META_KEY,
     StoreError,
     check_sum,
@@ -63,13 +63,13 @@ class Pair(NamedTuple):
 
 
 def _load_index(root: Path) -> dict[str, Any]:
-    path = root / INDEX_NAME
+    path = root / STORE_INDEX
     if not root.exists():
         raise StoreError(f"{root}: no such store folder")
     if not root.is_dir():
         raise StoreError(f"{root}: a store is a folder (with index.json and shards), this is a file")
     if not path.exists():
-        raise StoreError(f"{root}: no {INDEX_NAME}, so the store is incomplete: the pack was interrupted "
+        raise StoreError(f"{root}: no {STORE_INDEX}, so the store is incomplete: the pack was interrupted "
                          "(or this is not a store); rerun the same `sr-data pack` command to finish it")
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
@@ -88,11 +88,11 @@ def _load_index(root: Path) -> dict[str, Any]:
 
 def _inside(root: Path, rel: Any, what: str) -> Path:
     if not isinstance(rel, str):
-        raise StoreError(f"{root / INDEX_NAME}: {what} path is not a string")
+        raise StoreError(f"{root / STORE_INDEX}: {what} path is not a string")
     try:
         return inside(root, rel)
     except ValueError as err:
-        raise StoreError(f"{root / INDEX_NAME}: {what} refused: {err}") from None
+        raise StoreError(f"{root / STORE_INDEX}: {what} refused: {err}") from None
 
 
 class Store:
@@ -107,7 +107,7 @@ class Store:
         try:
             self._parse_index()
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise StoreError(f"{self.path / INDEX_NAME}: malformed index ({type(err).__name__}: {err}); "
+            raise StoreError(f"{self.path / STORE_INDEX}: malformed index ({type(err).__name__}: {err}); "
                              "repack the store") from None
 
     def _parse_index(self) -> None:
@@ -125,7 +125,7 @@ class Store:
             self._check_size(shard_path, entry)
             start, count = int(entry["start"]), int(entry["count"])
             if start != pos:
-                raise StoreError(f"{self.path / INDEX_NAME}: shard {entry['file']} starts at {start}, "
+                raise StoreError(f"{self.path / STORE_INDEX}: shard {entry['file']} starts at {start}, "
                                  f"expected {pos}; the index is corrupt")
             ranges.append((start, start + count))
             self._shard_paths.append(shard_path)

@@ -13,11 +13,11 @@ from typing import Any
 
 from srkit.core.files import atomic_write_text, remove_stale_temps
 from srkit.core.manifest import canonical_json
+from srkit.core.workspace import STORE_INDEX
 from srkit.shards.format import (
     CHECKSUM_NAME,
     FORMAT_NAME,
     FORMAT_VERSION,
-    INDEX_NAME,
     KEYS_NAME,
     LINEAGE_NAME,
     PROGRESS_NAME,
@@ -25,7 +25,7 @@ from srkit.shards.format import (
 )
 from srkit.shards.split import choose_split
 
-STORE_FILES = {INDEX_NAME, KEYS_NAME, LINEAGE_NAME, PROGRESS_NAME}
+STORE_FILES = {STORE_INDEX, KEYS_NAME, LINEAGE_NAME, PROGRESS_NAME}
 
 
 def remove_path(path: Path) -> None:
@@ -57,7 +57,7 @@ def prepare_out(out: Path) -> None:
         raise ValueError(f"{out} is not a store (it holds {', '.join(foreign[:3])}"
                          f"{', ...' if len(foreign) > 3 else ''}): choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / INDEX_NAME).unlink(missing_ok=True)
+    (out / STORE_INDEX).unlink(missing_ok=True)
     remove_stale_temps(out)
 
 
@@ -113,7 +113,7 @@ def write_index(out: Path, *, backend: str, codec: str, scale: int, shards: list
                             "sha256": hashlib.sha256(lineage_text.encode("utf-8")).hexdigest()}
     if extra:
         index.update(extra)
-    atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / STORE_INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
 
 

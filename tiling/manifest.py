@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from srkit.core.manifest import read_jsonl
-
-MANIFEST_NAME = "tiles.jsonl"
-ERRORS_NAME = "errors.jsonl"
+from srkit.core.workspace import TILES_MANIFEST
 
 
 def manifest_path(tiles_dir: str | os.PathLike) -> Path:
-    return Path(tiles_dir) / MANIFEST_NAME
+    return Path(tiles_dir) / TILES_MANIFEST
 
 
 def complete_pages(tiles_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:

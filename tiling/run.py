@@ -57,12 +57,11 @@ from srkit.core.keys import parse_tile_key
 from srkit.core.locks import folder_lock
 from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
 from srkit.core.parallel import parallel_map, resolve_jobs
-from srkit.tiling.manifest import ERRORS_NAME, MANIFEST_NAME
+from srkit.core.workspace import ERRORS_LOG, RUN_RECORD, TILES_MANIFEST
 from srkit.tiling.options import TileOptions
 from srkit.tiling.page import PageTask, page_counts, tile_one_page
 from srkit.tiling.sources import find_sources
 
-RUN_NAME = "run.json"
 NEXT_COMMAND = "sr-data degrade --recipe rawkuma_like"
 
 
@@ -99,7 +98,7 @@ class TileSummary:
 
 
 def _check_run_options(out_dir: Path, opts: TileOptions) -> None:
-    path = out_dir / RUN_NAME
+    path = out_dir / RUN_RECORD
     wanted = {"stage": "tile", "options": opts.output_options()}
     if path.exists():
         try:
@@ -121,7 +120,7 @@ def _latest_records(out_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str,
     """Tile records by key and page records by page; a record written later replaces an earlier one."""
     tiles: dict[str, dict[str, Any]] = {}
     pages: dict[str, dict[str, Any]] = {}
-    for rec in read_jsonl(out_dir / MANIFEST_NAME):
+    for rec in read_jsonl(out_dir / TILES_MANIFEST):
         if rec.get("type") == "tile" and isinstance(rec.get("key"), str):
             tiles[rec["key"]] = rec
         elif rec.get("type") == "page" and isinstance(rec.get("page"), str):
@@ -167,8 +166,8 @@ def tile_pages(
         tasks = [PageTask(s, str(out), opts, single_thread=jobs > 1) for s in todo]
         if on_start:
             on_start(len(todo), summary.pages_resumed)
-        (out / ERRORS_NAME).write_bytes(b"")  # this run's errors only: unreadable files are retried
-        with JsonlAppender(out / MANIFEST_NAME) as log, JsonlAppender(out / ERRORS_NAME) as err_log:
+        (out / ERRORS_LOG).write_bytes(b"")  # this run's errors only: unreadable files are retried
+        with JsonlAppender(out / TILES_MANIFEST) as log, JsonlAppender(out / ERRORS_LOG) as err_log:
             for err in errors:
                 err_log.write(err.record())
             for n, result in enumerate(parallel_map(tile_one_page, tasks, jobs, opts.backend), 1):
@@ -213,7 +212,7 @@ def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict
             rec.update(page_counts(per_page.get(page, [])))
     order = {"tile": 0, "page": 1}
     write_jsonl_sorted(
-        out / MANIFEST_NAME, [*tiles.values(), *pages.values()],
+        out / TILES_MANIFEST, [*tiles.values(), *pages.values()],
         sort_key=lambda r: (r["page"], order[r["type"]], r.get("key", "")),
     )
     kept_files = {rec["file"] for rec in tiles.values() if rec["status"] == "kept"}
@@ -224,7 +223,7 @@ def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict
             path = paths.get(rec["page"], rec["source"])
             errors.append(FileError(rec["source"], path, rec.get("reason") or "skipped"))
     errors.sort(key=lambda e: (e.source, e.path))
-    write_jsonl_sorted(out / ERRORS_NAME, [e.record() for e in errors],
+    write_jsonl_sorted(out / ERRORS_LOG, [e.record() for e in errors],
                        sort_key=lambda r: (r["source"], r["path"]))
     summary.skipped = errors
     summary.pages_complete = sum(1 for r in pages.values() if r.get("status") == "complete")

@@ -13,7 +13,7 @@ from srkit import recipes
 from srkit.cli.data import app
 from srkit.core.images import read_png
 from srkit.core.manifest import read_jsonl
-from srkit.degrade.run import LOG_NAME
+from srkit.core.workspace import DEGRADATIONS_LOG
 
 runner = CliRunner()
 
@@ -51,7 +51,7 @@ def test_degrade_replay_preview_in_a_working_folder(tiles_dir, monkeypatch):
     result = runner.invoke(app, ["degrade", "--recipe", "rawkuma_like", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     out = work / "lr" / "rawkuma_like"
-    assert len(list(read_jsonl(out / LOG_NAME))) == 12
+    assert len(list(read_jsonl(out / DEGRADATIONS_LOG))) == 12
     assert "12 sample(s) made" in said(result) and "jpeg" in said(result) and "ms each" in said(result)
     assert "sr-data replay" in said(result)  # names the next command
 
@@ -75,11 +75,11 @@ def test_replay_exit_code_is_one_on_a_mismatch_and_names_the_sample(tiles_dir, t
     out = tmp_path / "lr"
     assert runner.invoke(app, ["degrade", "-r", "bicubic_x4", "--tiles", str(tiles_dir), "--out", str(out),
                                "--jobs", "1"]).exit_code == 0
-    records = list(read_jsonl(out / LOG_NAME))
+    records = list(read_jsonl(out / DEGRADATIONS_LOG))
     records[4]["lr_sha256"] = "0" * 64
     records[4]["versions"]["numpy"] = "1.0.0"
-    (out / LOG_NAME).write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = runner.invoke(app, ["replay", str(out / LOG_NAME)])
+    (out / DEGRADATIONS_LOG).write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = runner.invoke(app, ["replay", str(out / DEGRADATIONS_LOG)])
     assert result.exit_code == 1
     assert records[4]["key"] in said(result) and "numpy 1.0.0" in said(result)
     assert "11 identical, 1 not" in said(result)

@@ -20,16 +20,17 @@ from srkit.core.images import encode_png, read_png
 from srkit.core.manifest import read_jsonl
 from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
+from srkit.core.workspace import DEGRADATIONS_LOG, ERRORS_LOG, RUN_RECORD
 from srkit.degrade.plan import apply_plan
 from srkit.degrade.recipe import load_recipe
 from srkit.degrade.replay import replay_log
-from srkit.degrade.run import ERRORS_NAME, LOG_NAME, RUN_NAME, degrade_tiles, logged_shape
+from srkit.degrade.run import degrade_tiles, logged_shape
 from srkit.tiling.manifest import kept_tiles
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
     """Every file of an output folder except run.json (it names the tiles folder), by name."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != RUN_NAME}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != RUN_RECORD}
 
 
 def test_writes_lr_tiles_and_one_record_per_kept_tile(tiles_dir, tmp_path):
@@ -37,7 +38,7 @@ def test_writes_lr_tiles_and_one_record_per_kept_tile(tiles_dir, tmp_path):
     summary = degrade_tiles(tiles_dir, "rawkuma_like", out)
     kept = kept_tiles(tiles_dir)
     assert len(kept) == 12 and summary.made == 12 and summary.exit_code == 0
-    records = list(read_jsonl(out / LOG_NAME))
+    records = list(read_jsonl(out / DEGRADATIONS_LOG))
     assert [r["key"] for r in records] == [t["key"] for t in kept]  # sorted, incomplete page left out
     recipe = load_recipe("rawkuma_like")
     for tile, r in zip(kept, records, strict=True):
@@ -54,13 +55,13 @@ def test_writes_lr_tiles_and_one_record_per_kept_tile(tiles_dir, tmp_path):
         assert [s["op"] for s in r["steps"]] == ["resize", "gaussian_blur", "jpeg"]
         assert encode_png(apply_plan(hr, r["steps"])) == (out / f"{tile['key']}.png").read_bytes()
         assert "seconds" not in json.dumps(r)
-    info = json.loads((out / RUN_NAME).read_text())
+    info = json.loads((out / RUN_RECORD).read_text())
     assert info["recipe"] == "rawkuma_like" and info["recipe_hash"] == recipe.hash
     assert info["recipe_text"] == recipe.text and info["seed"] == 0 and info["nominal_scale"] == 4
     assert Path(info["tiles_dir"]) == tiles_dir.resolve()
     assert summary.op_counts["resize"] == 12 and summary.op_counts["jpeg"] == 12
     assert 0 < summary.op_counts.get("gaussian_blur", 0) < 12
-    assert not (out / ERRORS_NAME).exists()
+    assert not (out / ERRORS_LOG).exists()
 
 
 def test_default_output_is_lr_name_beside_the_tiles(tiles_dir):
@@ -105,14 +106,14 @@ def test_interrupted_run_resumes_to_the_same_bytes(tiles_dir, tmp_path, monkeypa
         degrade_tiles(tiles_dir, "rawkuma_like", cut, chunk_size=2)
     monkeypatch.setattr(run_module, "degrade_one", real)
     # What a crash can also leave: a torn last log line, a stale temp file, an LR without a record.
-    with open(cut / LOG_NAME, "ab") as f:
+    with open(cut / DEGRADATIONS_LOG, "ab") as f:
         f.write(b'{"key":"torn')
     (cut / ".x.png.tmp-999").write_bytes(b"partial")
     lost = sorted(cut.glob("*.png"))[0]
-    lines = (cut / LOG_NAME).read_bytes().split(b"\n")
+    lines = (cut / DEGRADATIONS_LOG).read_bytes().split(b"\n")
     kept_lines = [ln for ln in lines if lost.stem.encode() not in ln]
-    (cut / LOG_NAME).write_bytes(b"\n".join(kept_lines))
-    assert len(list(read_jsonl(cut / LOG_NAME))) == 3
+    (cut / DEGRADATIONS_LOG).write_bytes(b"\n".join(kept_lines))
+    assert len(list(read_jsonl(cut / DEGRADATIONS_LOG))) == 3
 
     summary = degrade_tiles(tiles_dir, "rawkuma_like", cut)
     assert summary.already_done == 3 and summary.made == 9
@@ -130,14 +131,14 @@ def test_killed_process_then_rerun_equals_uninterrupted(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, str(tiles), str(cut)], cwd=str(tmp_path))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        log = cut / LOG_NAME
+        log = cut / DEGRADATIONS_LOG
         if log.exists() and log.stat().st_size > 0:
             break
         time.sleep(0.005)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     killed = proc.wait(timeout=60) == -signal.SIGKILL
-    before = len(list(read_jsonl(cut / LOG_NAME)))
+    before = len(list(read_jsonl(cut / DEGRADATIONS_LOG)))
     print(f"killed={killed} samples logged before the kill={before}")
     resumed = degrade_tiles(tiles, "realesrgan_x4", cut)
     assert resumed.already_done == before and resumed.made == 60 - before
@@ -163,8 +164,8 @@ def test_refuses_a_folder_made_with_another_recipe_or_seed(tiles_dir, tmp_path):
 def test_seed_option_changes_the_draws(tiles_dir, tmp_path):
     degrade_tiles(tiles_dir, "rawkuma_like", tmp_path / "s0")
     degrade_tiles(tiles_dir, "rawkuma_like", tmp_path / "s1", seed=1)
-    r0 = list(read_jsonl(tmp_path / "s0" / LOG_NAME))
-    r1 = list(read_jsonl(tmp_path / "s1" / LOG_NAME))
+    r0 = list(read_jsonl(tmp_path / "s0" / DEGRADATIONS_LOG))
+    r1 = list(read_jsonl(tmp_path / "s1" / DEGRADATIONS_LOG))
     assert [r["seed"] for r in r1] == [1] * 12
     assert [r["steps"] for r in r0] != [r["steps"] for r in r1]
 
@@ -176,7 +177,7 @@ def test_a_bad_tile_is_listed_and_the_run_goes_on(tiles_dir, tmp_path):
     summary = degrade_tiles(tiles_dir, "bicubic_x4", out)
     assert summary.made == 11 and summary.exit_code == 1
     assert [e["key"] for e in summary.errors] == [bad["key"]]
-    errors = list(read_jsonl(out / ERRORS_NAME))
+    errors = list(read_jsonl(out / ERRORS_LOG))
     assert errors[0]["key"] == bad["key"] and "PNG" in errors[0]["error"]
     assert not (out / f"{bad['key']}.png").exists()
 
@@ -218,10 +219,10 @@ def test_missing_manifest_is_a_usage_error(tmp_path):
 def test_down_then_up_recipe_keeps_the_hr_size(tiles_dir, tmp_path):
     out = tmp_path / "srcnn"
     degrade_tiles(tiles_dir, "srcnn_bicubic_x2", out)
-    for r in read_jsonl(out / LOG_NAME):
+    for r in read_jsonl(out / DEGRADATIONS_LOG):
         assert r["scale"] == 1 and r["nominal_scale"] == 2
         assert r["lr_shape"] == r["hr_shape"]
-    assert json.loads((out / RUN_NAME).read_text())["scale"] == 1
+    assert json.loads((out / RUN_RECORD).read_text())["scale"] == 1
 
 
 def test_logged_shape_is_the_json_list_h_w_c():
@@ -235,7 +236,7 @@ def test_replay_reports_identical_then_detects_changes(tiles_dir, tmp_path):
     degrade_tiles(tiles_dir, "realesrgan_x4", out)
     summary = replay_log(out)
     assert summary.all_identical and summary.identical == 12
-    records = list(read_jsonl(out / LOG_NAME))
+    records = list(read_jsonl(out / DEGRADATIONS_LOG))
     # A changed HR tile is caught by its hash before anything is rebuilt.
     hr_file = tiles_dir / records[0]["hr_file"]
     hr = read_png(hr_file)
@@ -244,7 +245,7 @@ def test_replay_reports_identical_then_detects_changes(tiles_dir, tmp_path):
     # A logged LR hash that no longer matches (e.g. other library versions) names the versions.
     records[1]["lr_sha256"] = sha256_bytes(b"other")
     records[1]["versions"] = {**records[1]["versions"], "opencv": "0.0.0"}
-    (out / LOG_NAME).write_text("".join(json.dumps(r) + "\n" for r in records))
+    (out / DEGRADATIONS_LOG).write_text("".join(json.dumps(r) + "\n" for r in records))
     summary = replay_log(out, keys=[records[0]["key"], records[1]["key"], records[2]["key"]])
     status = {r.key: r for r in summary.results}
     assert status[records[0]["key"]].status == "hr_changed"
@@ -258,7 +259,7 @@ def test_replay_reports_identical_then_detects_changes(tiles_dir, tmp_path):
 def test_replay_rebuilds_the_same_pixels_as_written(tiles_dir, tmp_path):
     out = tmp_path / "lr"
     degrade_tiles(tiles_dir, "manga_print_x2", out)
-    for r in read_jsonl(out / LOG_NAME):
+    for r in read_jsonl(out / DEGRADATIONS_LOG):
         lr = apply_plan(read_png(tiles_dir / r["hr_file"]), r["steps"])
         assert np.array_equal(lr, read_png(out / f"{r['key']}.png"))
 
