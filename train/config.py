@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+import tomli_w
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -270,64 +268,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"optim.lr must be a positive number, got {cfg.optim.lr}")
 
 
-# --- TOML writing: tables of scalars and lists are all a Config holds ---------------------------
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + "".join(_toml_char(c) for c in value) + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _toml_char(c: str) -> str:
-    if c in '"\\':
-        return "\\" + c
-    if ord(c) < 0x20 or ord(c) == 0x7F:  # control characters must be escaped in TOML strings
-        return f"\\u{ord(c):04x}"
-    return c
-
-
-def _toml_key(key: str) -> str:
-    if key and all(c.isalnum() or c in "_-" for c in key):
-        return key
-    return _toml_value(key)
-
-
 def to_toml(data: dict, header: str = "") -> str:
-    """Write a nested dict of scalars/lists as TOML: scalars first, then one [table] per sub-dict."""
-    lines = [f"# {line}" for line in header.splitlines()]
-
-    def emit(table: dict, path: list[str]) -> None:
-        scalars = {k: v for k, v in table.items() if not _is_table(v)}
-        tables = {k: v for k, v in table.items() if _is_table(v)}
-        if path and (scalars or not tables):
-            lines.append("")
-            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
-        for key, value in scalars.items():
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        for key, value in tables.items():
-            emit(value, [*path, key])
-
-    emit(data, [])
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _is_table(value: Any) -> bool:
-    # An empty dict stays inline (``options = {}``) so that a round trip keeps it a value.
-    return isinstance(value, dict) and bool(value)
+    """``data`` as TOML, under ``header`` as comment lines."""
+    comments = "".join(f"# {line}\n" for line in header.splitlines())
+    return comments + tomli_w.dumps(data)
 
 
 def config_toml(cfg: Config) -> str:
