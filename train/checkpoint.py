@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from srkit.core.files import atomic_write_bytes, remove_stale_temps
+from srkit.train.errors import TrainError
 
 CKPT_PATTERN = re.compile(r"^iter_(\d{8})\.pt$")
 BEST_NAME = "best.pt"
@@ -119,6 +120,17 @@ def resolve_resume(resume: str, run_dir: Path) -> Path | None:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found (give a .pt file, a run folder or 'auto')")
     return path
+
+
+def check_same_model(state: dict[str, Any], model: dict[str, Any], stage: str, path: Path) -> None:
+    """Refuse to continue a checkpoint of another model (``config["model"]``) or stage, with a clear
+    message (a TrainError: the run is what does not fit, not the file)."""
+    old = state.get("config") or {}
+    then = (old.get("model"), old.get("train", {}).get("stage"))
+    if then != (model, stage):
+        raise TrainError(f"{path} is a checkpoint of {then[0]} ({then[1]} stage), not of this config's "
+                         f"{model} ({stage} stage): pass --out runs/NEW_NAME to start another run, or the "
+                         "first run's settings to continue it")
 
 
 def generator_weights(path: str | Path, keys: tuple[str, ...] = ("ema", "generator", "params_ema", "params")

@@ -1,4 +1,4 @@
-"""The training stream: a torch ``IterableDataset`` over a packed store.
+"""The training stream: a torch ``IterableDataset`` over a packed store (opened and checked first).
 
 Each (rank, worker) reads its own disjoint, shard-contiguous part of the training split
 (``shards.partition.assign``). Within an epoch the worker visits its shard blocks in an order drawn
@@ -16,12 +16,45 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from srkit.core.images import hwc
+from srkit.train.errors import TrainError
+
+
+def open_training_store(path: str | Path) -> Any:
+    """The store at ``path``; a TrainError that says what to do when it is not a finished store."""
+    from srkit.shards.reader import StoreError, open_store
+
+    path = Path(path)
+    if path.is_dir() and not (path / "index.json").exists():
+        raise TrainError(f"{path}: no index.json, so this is not a finished store (the pack was interrupted "
+                         "or this is another kind of folder); run `sr-data pack lmdb` to build or finish it")
+    try:
+        return open_store(path)
+    except StoreError as err:
+        raise TrainError(str(err)) from None
+
+
+def check_store(store: Any, gt_size: int, workers: int, world_size: int) -> None:
+    """Refuse what the store cannot give before any worker starts (clear message, no traceback)."""
+    scale = int(store.scale)
+    if gt_size % scale:
+        raise TrainError(f"--gt-size {gt_size} is not a multiple of the store's scale {scale}")
+    readers = world_size * max(1, workers)
+    if len(store.train_indices) < readers:
+        raise TrainError(f"{store.path}: {len(store.train_indices)} training samples for {readers} readers "
+                         f"({world_size} processes x {max(1, workers)} workers): use fewer "
+                         "--workers or a larger store")
+    lr = store.read(int(store.train_indices[0])).lr
+    if min(lr.shape[:2]) < gt_size // scale:
+        raise TrainError(f"--gt-size {gt_size} needs LR tiles of at least {gt_size // scale} px, the store's "
+                         f"are {lr.shape[1]}x{lr.shape[0]}: lower --gt-size")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Both weight files hold the same plain state dict of contiguous CPU tensors (no wrapper, nothing
 pickled but tensors), so spandrel loads RRDBNet and Compact from either; ``model.json`` is the
-``arch_config`` our loader (``train.models.load_model``) rebuilds any architecture from.
+``arch_config`` our loader (``train.models.model_from_state_dict``) rebuilds any architecture from.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def load_exported(path: str | Path) -> nn.Module:
     """Rebuild an exported model from its weights file and the ``model.json`` beside it."""
     from safetensors.torch import load_file
 
-    from srkit.train.models import load_model
+    from srkit.train.models import model_from_state_dict
 
     path = Path(path)
     state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(
         path, map_location="cpu", weights_only=True)
     config_file = path.parent / "model.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else None
-    return load_model(state, config).eval()
+    return model_from_state_dict(state, config).eval()

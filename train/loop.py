@@ -1,34 +1,37 @@
-"""The training loop: one function, ``train(cfg, store_path)``, for both stages and any device.
-
-Stage ``psnr``: pixel loss only. Stage ``gan``: pixel (+ perceptual) + adversarial loss for the
-generator, then a discriminator step on the same batch (generator output detached). Everything that
-shapes the run (weights, EMA, optimizers, loss scaler, every RNG, the data position) goes into the
-checkpoints, so an interrupted run resumed with ``--resume`` ends with the same weights. A Ctrl-C
-takes effect between iterations (``srkit.core.console.DeferredInterrupt``), so the checkpoint it leaves is
-a whole iteration.
+"""The training loop: ``train`` sets a run up (store, networks, a resumed checkpoint, the data stream),
+repeats ``train_step`` (forward, losses and backward over ``grad_accum`` batches, optimizer steps,
+EMA) with logging, validation and checkpoints at their intervals, and exports the model. Every
+function works on one ``Run``, the state of the session. Stage ``psnr``: pixel loss only; ``gan``:
+pixel (+ perceptual) + adversarial loss for the generator, then a discriminator step on the same batch.
+Everything that shapes the run (weights, EMA, optimizers, scalers, every RNG, the data position) is
+checkpointed, so a resumed run ends with the same weights; a Ctrl-C takes effect between iterations.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from srkit.core.console import DeferredInterrupt, console, warn
 from srkit.core.files import atomic_write_text
 from srkit.core.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
 from srkit.train import checkpoint as ckpt
 from srkit.train import dist
+from srkit.train.build import Losses, Networks, autocast, build_losses, build_networks
 from srkit.train.config import Config, config_toml, to_dict
-from srkit.train.data import StreamSpec, make_loader, to_device
-from srkit.train.parts import Parts, TrainError, TrainStopped, d_loss, ema_update, g_losses, lr_factor, step
-
-__all__ = ["RunResult", "TrainError", "TrainStopped", "train"]
+from srkit.train.data import StreamSpec, check_store, make_loader, open_training_store, to_device
+from srkit.train.errors import TrainError, TrainStopped
+from srkit.train.losses import gradient_penalty
+from srkit.train.usm import usm_sharpen
+from srkit.train.validate import ValSet, load_valset, save_grid, score_on_valset
 
 
 @dataclass
@@ -46,248 +49,356 @@ class RunResult:
     generator_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def open_training_store(path: str | Path):
-    from srkit.shards.reader import StoreError, open_store
+@dataclass
+class Run:
+    """What one training session holds; the functions below read and update it, nothing else."""
 
-    path = Path(path)
-    if path.is_dir() and not (path / "index.json").exists():
-        raise TrainError(f"{path}: no index.json, so this is not a finished store (the pack was interrupted "
-                         "or this is another kind of folder); run `sr-data pack lmdb` to build or finish it")
-    try:
-        return open_store(path)
-    except StoreError as err:
-        raise TrainError(str(err)) from None
-
-
-def check_same_model(state: dict, cfg: Config, path: Path) -> None:
-    """Refuse to continue a checkpoint of another model or stage with a clear message."""
-    old = state.get("config") or {}
-    then = (old.get("model"), old.get("train", {}).get("stage"))
-    now = (to_dict(cfg)["model"], cfg.train.stage)
-    if then != now:
-        raise TrainError(f"{path} is a checkpoint of {then[0]} ({then[1]} stage), not of this config's "
-                         f"{now[0]} ({now[1]} stage): pass --out runs/NEW_NAME to start another run, or the "
-                         "first run's settings to continue it")
-
-
-def check_data(store: Any, cfg: Config, world_size: int) -> None:
-    """Refuse what the store cannot give before any worker starts (clear message, no traceback)."""
-    scale, size = int(store.scale), cfg.data.gt_size
-    if size % scale:
-        raise TrainError(f"--gt-size {size} is not a multiple of the store's scale {scale}")
-    readers = world_size * max(1, cfg.data.workers)
-    if len(store.train_indices) < readers:
-        raise TrainError(f"{store.path}: {len(store.train_indices)} training samples for {readers} readers "
-                         f"({world_size} processes x {max(1, cfg.data.workers)} workers): use fewer "
-                         "--workers or a larger store")
-    lr = store.read(int(store.train_indices[0])).lr
-    if min(lr.shape[:2]) < size // scale:
-        raise TrainError(f"--gt-size {size} needs LR tiles of at least {size // scale} px, the store's are "
-                         f"{lr.shape[1]}x{lr.shape[0]}: lower --gt-size")
+    cfg: Config
+    info: dist.DistInfo
+    device: torch.device
+    run_dir: Path
+    nets: Networks
+    losses: Losses
+    rngs: dict[str, torch.Generator]   # checkpointed with the global ones: augmentation, GAN label noise
+    amp: AbstractContextManager        # autocast on CUDA when asked, else nothing
+    scale: int                         # the store's scale and recipe, which the export records
+    recipe: dict[str, Any]
+    samples_per_epoch: int
+    valset: ValSet | None = None       # rank 0 only
+    log: JsonlAppender | None = None   # rank 0 only
+    batches: Iterator | None = None
+    start: int = 0                     # the iteration this session started after
+    iteration: int = 0                 # the last finished one
+    saved_at: int = 0
+    bad_in_row: int = 0                # non-finite steps in a row
+    best_psnr: float | None = None
+    best_iter: int | None = None
+    last_psnr: float | None = None
+    last_ssim: float | None = None
+    sums: dict[str, float] = field(default_factory=dict)  # loss sums since the last log line ...
+    wait: float = 0.0                  # ... seconds waiting for batches and seconds busy since then
+    busy: float = 0.0
+    seen: list[int] | None = None      # sample indices trained on, when recorded
 
 
 def train(cfg: Config, store_path: str | Path, record_indices: bool = False, quiet: bool = False,
           stop_at: int | None = None) -> RunResult:
-    """Train on the store at ``store_path`` as ``cfg`` says; returns where the results are.
-
-    ``stop_at`` ends this session after that iteration (checkpoint saved, no export), as an
-    interruption would; ``--resume`` continues it. ``record_indices`` keeps the sample indices seen.
-    """
-    from srkit.train.plot import plot_metrics
-    from srkit.train.usm import usm_sharpen
-    from srkit.train.validate import evaluate, load_valset, save_grid
-
-    info = dist.env_info()
-    device = dist.resolve_device(cfg.train.device, info)
-    dist.setup(info, device)
-    main = info.is_main
-    store = open_training_store(store_path)
-    run_dir = Path(cfg.train.out or f"runs/{cfg.preset or cfg.model.arch}")
-    resume = ckpt.resolve_resume(cfg.train.resume, run_dir)
-    if resume is None and ckpt.latest(run_dir / "checkpoints") is not None:
-        raise TrainError(f"{run_dir} already holds checkpoints of a run: continue it (leave out --resume "
-                         "no), or pass --out runs/NEW_NAME to start a new one")
-    if main and cfg.train.stage == "gan" and not cfg.train.init and resume is None:
-        warn("GAN stage without --init: the generator starts from scratch (the usual path is "
-             "--init runs/<the psnr-stage run>)")
-    if cfg.train.amp != "none" and device.type != "cuda":
-        warn(f"--amp {cfg.train.amp} works on CUDA only; training in float32 on {device}")
-    amp = torch.autocast("cuda", dtype=torch.bfloat16 if cfg.train.amp == "bf16" else torch.float16) \
-        if cfg.train.amp != "none" and device.type == "cuda" else nullcontext()
-    torch.manual_seed(cfg.train.seed)
-    p = Parts(cfg, store, device, info)
-    aug = torch.Generator().manual_seed(cfg.train.seed * 1000 + 3 + info.rank)
-    gens = {"aug": aug, "noise": p.noise}
-    start, best = 0, (None, None)
-    if resume is not None:
-        state = ckpt.load(resume)
-        check_same_model(state, cfg, resume)
-        p.load(state)
-        ckpt.set_rng_state(state["rng"], gens)
-        start = int(state["iteration"])
-        best = (state.get("best_psnr"), state.get("best_iter"))
-        data = state["data"]
-        if (data["workers"], data["world_size"]) != (cfg.data.workers, info.world_size):
-            warn(f"resuming with {cfg.data.workers} workers x {info.world_size} processes instead of "
-                 f"{data['workers']} x {data['world_size']}: the data order differs from the first run")
-        if main:
-            console.print(f"resuming {resume} at iteration {start}")
-    if main:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.toml", config_toml(cfg))
-        metrics_path = run_dir / "metrics.jsonl"
-        if metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
-            kept = [r for r in read_jsonl(metrics_path) if r.get("iter", 0) <= start]
-            write_jsonl_sorted(metrics_path, kept, sort_key=lambda r: (r.get("iter", 0), r.get("kind", "")))
-        log = JsonlAppender(metrics_path)
-    accum, bs = cfg.train.grad_accum, cfg.data.batch_size
-    spec = StreamSpec(str(store_path), tuple(int(i) for i in store.train_indices),
-                      tuple(store.shard_ranges), int(store.scale), cfg.data.gt_size, bs, cfg.train.seed,
-                      cfg.data.shuffle_buffer, info.rank, info.world_size, skip_batches=start * accum)
-    loader = make_loader(spec, cfg.data.workers, pin_memory=device.type == "cuda",
-                         generator=torch.Generator().manual_seed(cfg.train.seed))
-    check_data(store, cfg, info.world_size)
-    valset = load_valset(store, cfg.data.val_max) if main else None
-    store.close()  # the stream opens its own handles (LMDB refuses a second open in one process)
-    result = RunResult(run_dir=run_dir, iterations=start, best_psnr=best[0], best_iter=best[1])
-    if valset is not None:
-        result.bicubic_psnr, result.bicubic_ssim = valset.bicubic_psnr, valset.bicubic_ssim
-
-    def epoch_of(it: int) -> float:
-        return it * accum * bs * info.world_size / len(spec.indices)
-
-    def save(it: int) -> None:
-        position = {"batches": it * accum, "workers": cfg.data.workers, "world_size": info.world_size}
-        payload = {"iteration": it, **p.state(), "rng": ckpt.rng_state(gens), "config": to_dict(cfg),
-                   "data": position, "best_psnr": result.best_psnr, "best_iter": result.best_iter}
-        ckpt.save_iteration(run_dir / "checkpoints", it, payload, cfg.train.keep_last)
-
-    def validate(it: int) -> None:
-        if valset is None:
-            return
-        psnr, ssim, outputs = evaluate(p.final_model(), valset, device)
-        result.last_psnr, result.last_ssim = psnr, ssim
-        log.write({"kind": "val", "iter": it, "psnr": psnr, "ssim": ssim, "bicubic_psnr": valset.bicubic_psnr,
-                   "bicubic_ssim": valset.bicubic_ssim})
-        save_grid(run_dir / "samples" / f"iter_{it:08d}.png", valset, outputs, cfg.train.samples)
-        if result.best_psnr is None or psnr > result.best_psnr:
-            result.best_psnr, result.best_iter = psnr, it
-            ckpt.save(run_dir / "checkpoints" / ckpt.BEST_NAME, {"iteration": it, "psnr": psnr, **p.state()})
-
-    progress = None
-    if main and not quiet:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console)
-        task = progress.add_task(f"{cfg.train.stage} {cfg.model.arch}", total=cfg.train.iters,
-                                 completed=start, info="")
-        progress.start()
-    data_iter = iter(loader)
-    sums: dict[str, float] = {}
-    wait = busy = 0.0
-    bad_in_row = 0
-    saved_at = start
+    """Train on the store at ``store_path`` as ``cfg`` says; returns where the results are. ``stop_at``
+    ends this session after that iteration (checkpoint saved, no export), as an interruption would;
+    ``--resume`` continues it. ``record_indices`` keeps the sample indices seen."""
+    run = setup(cfg, store_path)
+    run.seen = [] if record_indices else None
+    last = min(cfg.train.iters, stop_at or cfg.train.iters)
+    progress = start_progress(run) if run.info.is_main and not quiet else None
     stop = DeferredInterrupt("Ctrl-C: finishing this iteration, then saving a checkpoint "
                              "(Ctrl-C again to stop at once, without saving)").install()
     try:
-        for it in range(start + 1, min(cfg.train.iters, stop_at or cfg.train.iters) + 1):
-            t_start = time.perf_counter()
-            for group in p.opt_g.param_groups:
-                group["lr"] = cfg.optim.lr * lr_factor(cfg, it)
-            if p.opt_d is not None:
-                for group in p.opt_d.param_groups:
-                    group["lr"] = cfg.gan.lr * lr_factor(cfg, it)
-            terms_sum: dict[str, torch.Tensor] = {}
-            for micro in range(accum):
-                t0 = time.perf_counter()
-                lr_u8, hr_u8, idx = next(data_iter)
-                wait += time.perf_counter() - t0
-                if record_indices:
-                    result.seen.extend(int(i) for i in idx)
-                lr, hr = to_device(lr_u8, hr_u8, device, aug, cfg.data.flips, cfg.data.rot90,
-                                   cfg.train.channels_last)
-                hr_sharp = usm_sharpen(hr) if cfg.loss.usm_gt else hr
-                last = micro == accum - 1
-                with nullcontext() if last else p.gen_sync():
-                    with amp:
-                        sr = p.gen(lr)
-                        loss, terms = g_losses(p, cfg, sr.float(), hr, hr_sharp)
-                    p.scaler.scale(loss / accum).backward()
-                if p.disc is not None:
-                    with nullcontext() if last else p.disc_sync():
-                        with amp:
-                            terms["l_d"] = d_loss(p, cfg, sr.float(), hr)
-                        p.scaler_d.scale(terms["l_d"] / accum).backward()
-                for key, value in terms.items():
-                    terms_sum[key] = terms_sum.get(key, 0) + value.detach() / accum
-            ok = step(p.opt_g, p.scaler, p.gen_module.parameters(), cfg.train.grad_clip)
-            if p.opt_d is not None:
-                ok = step(p.opt_d, p.scaler_d, p.disc_module.parameters(), cfg.train.grad_clip) and ok
-            if ok:
-                bad_in_row = 0
-                if p.ema is not None:
-                    ema_update(p.ema, p.gen_module, cfg.train.ema, it)
-            else:
-                bad_in_row += 1
-                warn(f"iteration {it}: non-finite loss or gradients, step skipped ({bad_in_row} in a row)")
-                if bad_in_row >= cfg.train.nan_patience:
-                    raise TrainStopped(f"{bad_in_row} non-finite steps in a row at iteration {it}: lower the "
-                                       f"learning rate or set --grad-clip (last good: {run_dir}/checkpoints)")
-            for key, value in terms_sum.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            busy += time.perf_counter() - t_start
-            result.iterations = it
+        for it in range(run.start + 1, last + 1):
+            train_step(run, it)
             if it % cfg.train.log_every == 0 or it == cfg.train.iters:
-                n = (it - 1) % cfg.train.log_every + 1
-                rate = n * accum * bs * info.world_size / max(busy, 1e-9)
-                stall = wait / max(busy, 1e-9)
-                record = {k: v / n for k, v in sums.items() if math.isfinite(v)}
-                record.update(kind="train", iter=it, lr=p.opt_g.param_groups[0]["lr"],
-                              epoch=round(epoch_of(it), 3), data_stall=round(stall, 4),
-                              samples_per_s=round(rate, 2))
-                if main:
-                    log.write(record)
-                if progress is not None:
-                    text = " ".join(f"{k} {v / n:.4g}" for k, v in sums.items())
-                    progress.update(task, completed=it,
-                                    info=f"{rate:.1f} samples/s  {text}  stall {stall:.0%}")
-                sums, wait, busy = {}, 0.0, 0.0
-            if main and (it % cfg.train.val_every == 0 or it == cfg.train.iters):
-                validate(it)
-            if main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
-                save(it)
-                saved_at = it
+                log_training(run, it, progress)
+            if run.info.is_main and (it % cfg.train.val_every == 0 or it == cfg.train.iters):
+                validate(run, it)
+            if run.info.is_main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
+                save_checkpoint(run, it)
             # The one place a Ctrl-C takes effect: iteration ``it`` is complete on every rank (they stop
-            # together), so the checkpoint saved below is exactly ``it`` and a resume replays nothing.
-            stop.check(not dist.all_true(not stop.requested, info, device))
+            # together), so the checkpoint saved then is exactly ``it`` and a resume replays nothing.
+            stop.check(not dist.all_true(not stop.requested, run.info, run.device))
     except KeyboardInterrupt:
-        if main and stop.forced:
-            console.print(f"stopped at once, without saving; rerun the same command to continue from the "
-                          f"last checkpoint (iteration {saved_at})")
-        elif main and result.iterations > saved_at:
-            save(result.iterations)
-            console.print(f"saved a checkpoint at iteration {result.iterations}; rerun the same command to "
-                          "continue")
-        elif main and result.iterations > start:
-            console.print(f"checkpoint at iteration {saved_at} saved; rerun the same command to continue")
+        save_on_interrupt(run, forced=stop.forced)
         raise
     finally:
         stop.restore()
         if progress is not None:
             progress.stop()
-        del data_iter
-    result.generator_state = {k: v.detach().cpu().clone() for k, v in p.final_model().state_dict().items()}
-    if main and result.iterations >= cfg.train.iters:
-        from srkit.train.export import export_model
+        run.batches = None  # ends the loader's worker processes
+        if run.log is not None:
+            run.log.close()
+    return finish(run)
 
-        recipe = store.index.get("recipe") or {}
-        extra = {"trained_on": {"recipe": recipe.get("name"), "store_scale": int(store.scale)}}
-        if store.scale == 1 and int(recipe.get("nominal_scale") or 1) > 1:
-            extra["pre_upsample"] = int(recipe["nominal_scale"])  # a down-up (SRCNN) model: upscale first
-        result.model_path = export_model(p.final_model(), run_dir, extra)
-        plot_metrics(run_dir / "metrics.jsonl", run_dir / "plot.png")
-    if main:
-        log.close()
-    dist.teardown(info)
+
+def setup(cfg: Config, store_path: str | Path) -> Run:
+    """Open the store, build the networks, resume the run folder's checkpoint, open the data stream."""
+    info = dist.env_info()
+    device = dist.resolve_device(cfg.train.device, info)
+    dist.setup(info, device)
+    store = open_training_store(store_path)
+    check_store(store, cfg.data.gt_size, cfg.data.workers, info.world_size)
+    run_dir = Path(cfg.train.out or f"runs/{cfg.preset or cfg.model.arch}")
+    resume_from = ckpt.resolve_resume(cfg.train.resume, run_dir)
+    if resume_from is None and ckpt.latest(run_dir / "checkpoints") is not None:
+        raise TrainError(f"{run_dir} already holds checkpoints of a run: continue it (leave out --resume "
+                         "no), or pass --out runs/NEW_NAME to start a new one")
+    if info.is_main and cfg.train.stage == "gan" and not cfg.train.init and resume_from is None:
+        warn("GAN stage without --init: the generator starts from scratch (the usual path is "
+             "--init runs/<the psnr-stage run>)")
+    torch.manual_seed(cfg.train.seed)  # before the networks: their initial weights are its first draws
+    nets = build_networks(cfg, int(store.channels or 1), int(store.scale), device, info.enabled)
+    rngs = {"aug": torch.Generator().manual_seed(cfg.train.seed * 1000 + 3 + info.rank),
+            "noise": torch.Generator().manual_seed(cfg.train.seed * 1000 + 7 + info.rank)}
+    run = Run(cfg=cfg, info=info, device=device, run_dir=run_dir, nets=nets,
+              losses=build_losses(cfg, device, rngs["noise"]), rngs=rngs, amp=autocast(cfg, device),
+              scale=int(store.scale), recipe=store.index.get("recipe") or {},
+              samples_per_epoch=len(store.train_indices))
+    if resume_from is not None:
+        resume(run, resume_from)
+    if info.is_main:
+        run.log = open_run_folder(run)
+        run.valset = load_valset(store, cfg.data.val_max)
+    spec = StreamSpec(str(store_path), tuple(int(i) for i in store.train_indices),
+                      tuple(store.shard_ranges), run.scale, cfg.data.gt_size, cfg.data.batch_size,
+                      cfg.train.seed, cfg.data.shuffle_buffer, info.rank, info.world_size,
+                      skip_batches=run.start * cfg.train.grad_accum)
+    store.close()  # before the stream starts: it opens its own handles (LMDB refuses a second open)
+    loader = make_loader(spec, cfg.data.workers, pin_memory=device.type == "cuda",
+                         generator=torch.Generator().manual_seed(cfg.train.seed))
+    run.batches = iter(loader)
+    return run
+
+
+def resume(run: Run, path: Path) -> None:
+    """Load a checkpoint into the run: weights, optimizers, scalers, every RNG, the counters."""
+    state = ckpt.load(path)
+    ckpt.check_same_model(state, to_dict(run.cfg)["model"], run.cfg.train.stage, path)
+    run.nets.load_state_dict(state)
+    ckpt.set_rng_state(state["rng"], run.rngs)
+    run.start = run.iteration = run.saved_at = int(state["iteration"])
+    run.best_psnr, run.best_iter = state.get("best_psnr"), state.get("best_iter")
+    then = state["data"]
+    if (then["workers"], then["world_size"]) != (run.cfg.data.workers, run.info.world_size):
+        warn(f"resuming with {run.cfg.data.workers} workers x {run.info.world_size} processes instead of "
+             f"{then['workers']} x {then['world_size']}: the data order differs from the first run")
+    if run.info.is_main:
+        console.print(f"resuming {path} at iteration {run.start}")
+
+
+def open_run_folder(run: Run) -> JsonlAppender:
+    """Write config.toml, drop what an interrupted session logged after its last checkpoint, open the log."""
+    (run.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.run_dir / "config.toml", config_toml(run.cfg))
+    metrics = run.run_dir / "metrics.jsonl"
+    if metrics.exists():
+        kept = [r for r in read_jsonl(metrics) if r.get("iter", 0) <= run.start]
+        write_jsonl_sorted(metrics, kept, sort_key=lambda r: (r.get("iter", 0), r.get("kind", "")))
+    return JsonlAppender(metrics)
+
+
+def train_step(run: Run, it: int) -> None:
+    """Iteration ``it``: forward, losses and backward on ``grad_accum`` batches, then the update."""
+    started = time.perf_counter()
+    factor = lr_factor(run.cfg, it)
+    for opt, base_lr in ((run.nets.opt_g, run.cfg.optim.lr), (run.nets.opt_d, run.cfg.gan.lr)):
+        for group in opt.param_groups if opt is not None else []:
+            group["lr"] = base_lr * factor
+    accum = run.cfg.train.grad_accum
+    terms_sum: dict[str, torch.Tensor] = {}
+    for micro in range(accum):
+        terms = forward_backward(run, last=micro == accum - 1)
+        for key, value in terms.items():
+            terms_sum[key] = terms_sum.get(key, 0) + value.detach() / accum
+    update_weights(run, it)
+    for key, value in terms_sum.items():
+        run.sums[key] = run.sums.get(key, 0.0) + float(value)
+    run.busy += time.perf_counter() - started
+    run.iteration = it
+
+
+def forward_backward(run: Run, last: bool) -> dict[str, torch.Tensor]:
+    """One batch: generator (and discriminator) losses, gradients accumulated; the gradient all-reduce
+    of a multi-process run waits for the ``last`` batch of the step."""
+    cfg, nets = run.cfg, run.nets
+    waited = time.perf_counter()
+    lr_u8, hr_u8, indices = next(run.batches)
+    run.wait += time.perf_counter() - waited
+    if run.seen is not None:
+        run.seen.extend(int(i) for i in indices)
+    lr, hr = to_device(lr_u8, hr_u8, run.device, run.rngs["aug"], cfg.data.flips, cfg.data.rot90,
+                       cfg.train.channels_last)
+    hr_sharp = usm_sharpen(hr) if cfg.loss.usm_gt else hr
+    accum = cfg.train.grad_accum  # each batch's loss is its share of the step's
+    with nullcontext() if last else nets.gen_no_sync():
+        with run.amp:
+            sr = nets.gen(lr)
+            loss, terms = generator_loss(run, sr.float(), hr, hr_sharp)
+        nets.scaler.scale(loss / accum).backward()
+    if nets.disc is not None:
+        with nullcontext() if last else nets.disc_no_sync():
+            with run.amp:
+                terms["l_d"] = discriminator_loss(run, sr.float(), hr)
+            nets.scaler_d.scale(terms["l_d"] / accum).backward()
+    return terms
+
+
+def generator_loss(run: Run, sr: torch.Tensor, hr: torch.Tensor, hr_sharp: torch.Tensor
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The weighted generator loss terms (pixel, perceptual, adversarial) and their sum."""
+    cfg, losses, disc = run.cfg, run.losses, run.nets.disc_module
+    terms = {"l_pix": cfg.loss.pixel_weight * losses.pixel(sr, hr_sharp)}
+    if losses.perceptual is not None:
+        terms["l_percep"] = cfg.loss.perceptual_weight * losses.perceptual(sr, hr_sharp)
+    if disc is not None:
+        disc.requires_grad_(False)  # no D gradients from the G loss (and no DDP sync for it)
+        real, fake = disc(torch.cat([hr, sr])).split(hr.shape[0])
+        terms["l_gan"] = cfg.gan.weight * losses.gan.generator_loss(fake, real)
+        disc.requires_grad_(True)
+    return sum(terms.values()), terms
+
+
+def discriminator_loss(run: Run, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss on the real batch and the detached generator output."""
+    fake = sr.detach()
+    real_logits, fake_logits = run.nets.disc(torch.cat([hr, fake])).split(hr.shape[0])
+    loss = run.losses.gan.discriminator_loss(real_logits, fake_logits)
+    if run.cfg.gan.loss == "wgan_gp":
+        loss = loss + gradient_penalty(run.nets.disc_module, hr, fake, run.cfg.gan.gp_weight,
+                                       generator=run.rngs["noise"])
+    return loss
+
+
+def update_weights(run: Run, it: int) -> None:
+    """Optimizer steps, then the EMA; a step with non-finite gradients is skipped, too many in a row stop."""
+    nets, clip = run.nets, run.cfg.train.grad_clip
+    ok = optimizer_step(nets.opt_g, nets.scaler, nets.gen_module.parameters(), clip)
+    if nets.opt_d is not None:
+        ok = optimizer_step(nets.opt_d, nets.scaler_d, nets.disc_module.parameters(), clip) and ok
+    if ok:
+        run.bad_in_row = 0
+        if nets.ema is not None:
+            ema_update(nets.ema, nets.gen_module, run.cfg.train.ema, it)
+        return
+    run.bad_in_row += 1
+    warn(f"iteration {it}: non-finite loss or gradients, step skipped ({run.bad_in_row} in a row)")
+    if run.bad_in_row >= run.cfg.train.nan_patience:
+        raise TrainStopped(f"{run.bad_in_row} non-finite steps in a row at iteration {it}: lower the "
+                           f"learning rate or set --grad-clip (last good: {run.run_dir}/checkpoints)")
+
+
+def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, params: Any,
+                   clip: float) -> bool:
+    """Unscale, clip, step; False (and no update) when the gradients are not finite."""
+    scaler.unscale_(opt)
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+    finite = bool(torch.isfinite(norm))
+    if finite or scaler.is_enabled():
+        scaler.step(opt)  # a scaler skips non-finite steps itself and lowers its scale
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    return finite
+
+
+def lr_factor(cfg: Config, it: int) -> float:
+    """Learning-rate multiplier at iteration ``it`` (1-based): warm-up, then the schedule."""
+    o, total = cfg.optim, cfg.train.iters
+    if o.warmup and it <= o.warmup:
+        return it / o.warmup
+    if o.schedule == "cosine":
+        progress = min(1.0, (it - o.warmup) / max(1, total - o.warmup))
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    if o.schedule == "multistep":
+        return o.gamma ** sum(1 for m in o.milestones if it > m)
+    return 1.0
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """EMA with a warm-up (decay grows as (1 + step) / (10 + step) up to ``decay``) so short runs
+    are not dominated by the initial weights."""
+    d = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1 - d)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def log_training(run: Run, it: int, progress: Any) -> None:
+    """Mean losses, learning rate, epoch, data stall and speed since the last log line."""
+    cfg = run.cfg
+    n = (it - 1) % cfg.train.log_every + 1
+    samples = cfg.train.grad_accum * cfg.data.batch_size * run.info.world_size
+    rate = n * samples / max(run.busy, 1e-9)
+    stall = run.wait / max(run.busy, 1e-9)
+    record = {k: v / n for k, v in run.sums.items() if math.isfinite(v)}
+    record.update(kind="train", iter=it, lr=run.nets.opt_g.param_groups[0]["lr"],
+                  epoch=round(it * samples / run.samples_per_epoch, 3), data_stall=round(stall, 4),
+                  samples_per_s=round(rate, 2))
+    if run.log is not None:
+        run.log.write(record)
+    if progress is not None:
+        text = " ".join(f"{k} {v / n:.4g}" for k, v in run.sums.items())
+        progress.update(progress.task_ids[0], completed=it,
+                        info=f"{rate:.1f} samples/s  {text}  stall {stall:.0%}")
+    run.sums, run.wait, run.busy = {}, 0.0, 0.0
+
+
+def validate(run: Run, it: int) -> None:
+    """Score the model on the validation pairs, draw the sample grid, keep the best checkpoint."""
+    if run.valset is None:
+        return
+    psnr, ssim, outputs = score_on_valset(run.nets.final_model(), run.valset, run.device)
+    run.last_psnr, run.last_ssim = psnr, ssim
+    run.log.write({"kind": "val", "iter": it, "psnr": psnr, "ssim": ssim,
+                   "bicubic_psnr": run.valset.bicubic_psnr, "bicubic_ssim": run.valset.bicubic_ssim})
+    save_grid(run.run_dir / "samples" / f"iter_{it:08d}.png", run.valset, outputs, run.cfg.train.samples)
+    if run.best_psnr is None or psnr > run.best_psnr:
+        run.best_psnr, run.best_iter = psnr, it
+        ckpt.save(run.run_dir / "checkpoints" / ckpt.BEST_NAME,
+                  {"iteration": it, "psnr": psnr, **run.nets.state_dict()})
+
+
+def save_checkpoint(run: Run, it: int) -> None:
+    """Everything a resume needs to continue exactly after iteration ``it``."""
+    position = {"batches": it * run.cfg.train.grad_accum, "workers": run.cfg.data.workers,
+                "world_size": run.info.world_size}
+    payload = {"iteration": it, **run.nets.state_dict(), "rng": ckpt.rng_state(run.rngs),
+               "config": to_dict(run.cfg), "data": position, "best_psnr": run.best_psnr,
+               "best_iter": run.best_iter}
+    ckpt.save_iteration(run.run_dir / "checkpoints", it, payload, run.cfg.train.keep_last)
+    run.saved_at = it
+
+
+def save_on_interrupt(run: Run, forced: bool) -> None:
+    """After a Ctrl-C: save the finished iteration (not after a second Ctrl-C) and say how to go on."""
+    if not run.info.is_main:
+        return
+    if forced:
+        console.print(f"stopped at once, without saving; rerun the same command to continue from the "
+                      f"last checkpoint (iteration {run.saved_at})")
+    elif run.iteration > run.saved_at:
+        save_checkpoint(run, run.iteration)
+        console.print(f"saved a checkpoint at iteration {run.iteration}; rerun the same command to continue")
+    elif run.iteration > run.start:
+        console.print(f"checkpoint at iteration {run.saved_at} saved; rerun the same command to continue")
+
+
+def finish(run: Run) -> RunResult:
+    """Export the model when the run is complete (rank 0), and say where everything is."""
+    from srkit.train.export import export_model
+    from srkit.train.plot import plot_metrics
+
+    final = run.nets.final_model()
+    result = RunResult(run_dir=run.run_dir, iterations=run.iteration, best_psnr=run.best_psnr,
+                       best_iter=run.best_iter, last_psnr=run.last_psnr, last_ssim=run.last_ssim,
+                       seen=run.seen or [],
+                       generator_state={k: v.detach().cpu().clone() for k, v in final.state_dict().items()})
+    if run.valset is not None:
+        result.bicubic_psnr, result.bicubic_ssim = run.valset.bicubic_psnr, run.valset.bicubic_ssim
+    if run.info.is_main and run.iteration >= run.cfg.train.iters:
+        extra: dict[str, Any] = {"trained_on": {"recipe": run.recipe.get("name"), "store_scale": run.scale}}
+        if run.scale == 1 and int(run.recipe.get("nominal_scale") or 1) > 1:
+            extra["pre_upsample"] = int(run.recipe["nominal_scale"])  # a down-up (SRCNN) model: upscale first
+        result.model_path = export_model(final, run.run_dir, extra)
+        plot_metrics(run.run_dir / "metrics.jsonl", run.run_dir / "plot.png")
+    dist.teardown(run.info)
     return result
+
+
+def start_progress(run: Run) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console)
+    progress.add_task(f"{run.cfg.train.stage} {run.cfg.model.arch}", total=run.cfg.train.iters,
+                      completed=run.start, info="")
+    progress.start()
+    return progress
+

@@ -1,6 +1,6 @@
 """PSNR and SSIM the way SR papers report them, and the bicubic baseline to report beside them.
 
-Convention (``shared/reference/formats_and_metrics.md``): both images rounded to 8 bit, converted to
+Convention (as the SR papers and BasicSR measure): both images rounded to 8 bit, converted to
 the Y channel of BT.601 YCbCr (``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with RGB in [0, 1]; a gray
 image's value is its Y), ``crop_border`` pixels shaved from every side, float64 on the 0..255 scale.
 SSIM: 11 x 11 Gaussian window, sigma 1.5, C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2, valid region only.
@@ -85,6 +85,7 @@ def bicubic_upscale(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[:, :, 0] if lr.ndim == 2 else out
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 with rounding (the 8-bit image the metrics see)."""
+def round_to_uint8(x: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounded in float64 (the 8-bit image the metrics see; unlike the degrade
+    stage's ``to_uint8``, which rounds float32 input in float32)."""
     return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)

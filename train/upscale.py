@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageOps
 
 from srkit.core.images import ImageError, is_gray_content, read_image, to_gray
-from srkit.train.metrics import bicubic_upscale, to_uint8
+from srkit.train.metrics import bicubic_upscale, round_to_uint8
 
 
 class ModelFileError(Exception):
@@ -51,6 +51,18 @@ class LoadedModel:
     def pre_upsample(self) -> int:
         """Factor the input is bicubic-upscaled by before a scale-1 model (SRCNN family)."""
         return int(self.config.get("pre_upsample", 1))
+
+
+def inference_device(name: str) -> torch.device:
+    """The device a ``--device`` option names: ``auto`` (CUDA when there is one), ``cpu``, ``cuda[:N]``;
+    ValueError for a name that is none of these or a CUDA device this machine lacks."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but no CUDA device is available")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -99,22 +111,21 @@ def _config_beside(path: Path) -> dict[str, Any] | None:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model our trainer exported, or a community RRDBNet / SRVGGNetCompact file."""
-    from srkit.train.models import load_model as build_from_state
-    from srkit.train.models import rebuild_from_state_dict
+    from srkit.train.models import detect_arch_config, model_from_state_dict
 
     path = Path(path)
     state = read_state_dict(path)
     config = _config_beside(path)
     if config is None:
         try:
-            config = rebuild_from_state_dict(state)
+            config = detect_arch_config(state)
         except (ValueError, KeyError) as err:
             raise ModelFileError(
                 f"{path}: cannot tell the architecture ({err}); models other than RRDBNet and "
                 "SRVGGNetCompact need the model.json our trainer writes beside the weights"
             ) from None
     try:
-        model = build_from_state(state, config)
+        model = model_from_state_dict(state, config)
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
         arch = config.get("arch")
         raise ModelFileError(f"{path}: weights do not fit the architecture {arch}: {err}") from None
@@ -150,7 +161,7 @@ def upscale_array(
     s = loaded.scale
     if tile <= 0 or (h <= tile and w <= tile):
         out = _run(loaded.model, lr, device, half)
-        return to_uint8(out)
+        return round_to_uint8(out)
     out: np.ndarray | None = None
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
@@ -163,7 +174,7 @@ def upscale_array(
             oy, ox = (y0 - cy0) * s, (x0 - cx0) * s
             out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
     assert out is not None
-    return to_uint8(out)
+    return round_to_uint8(out)
 
 
 def adapt_and_upscale(
@@ -217,7 +228,9 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray | None:
 
 
 def denoise(img: np.ndarray, method: str) -> np.ndarray:
-    """Optional post-processing (seed 001): OpenCV fast non-local means or a bilateral filter."""
+    """Optional post-processing, as in the m-SRCNN paper (Intaniyom, Thananporn and Woraratpanya,
+    "Enhancement of Anime Imaging Enlargement using Modified Super-Resolution CNN"): OpenCV fast
+    non-local means or a bilateral filter."""
     if method == "nlmeans":
         if img.ndim == 2:
             return cv2.fastNlMeansDenoising(img, None, h=5, templateWindowSize=7, searchWindowSize=21)
@@ -299,6 +312,7 @@ __all__ = [
     "ModelFileError",
     "adapt_and_upscale",
     "denoise",
+    "inference_device",
     "list_inputs",
     "output_paths",
     "load_model",

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from srkit.core.images import hwc, write_png
-from srkit.train.metrics import bicubic_upscale, psnr_ssim_y, to_uint8
+from srkit.train.metrics import bicubic_upscale, psnr_ssim_y, round_to_uint8
 
 
 @dataclass
@@ -58,11 +58,12 @@ def load_valset(store, val_max: int) -> ValSet | None:
 def upscale_tile(model: nn.Module, lr: np.ndarray, device: torch.device) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(hwc(lr).transpose(2, 0, 1))).unsqueeze(0).to(device)
     y = model(x.float().div_(255)).float().clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    out = to_uint8(y)
+    out = round_to_uint8(y)
     return out[:, :, 0] if lr.ndim == 2 and out.shape[2] == 1 else out
 
 
-def evaluate(model: nn.Module, valset: ValSet, device: torch.device) -> tuple[float, float, list[np.ndarray]]:
+def score_on_valset(model: nn.Module, valset: ValSet,
+                    device: torch.device) -> tuple[float, float, list[np.ndarray]]:
     """Mean (PSNR, SSIM) of ``model`` on the validation pairs, and its outputs."""
     was_training = model.training
     model.eval()

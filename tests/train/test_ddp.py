@@ -64,7 +64,7 @@ CTRL_C_SCRIPT = textwrap.dedent("""
 
     store, out, dump = sys.argv[1:4]
     rank = int(os.environ["RANK"])
-    real_step, calls = loop.step, []
+    real_step, calls = loop.optimizer_step, []
 
     def step(*args, **kwargs):  # only rank 1 gets a Ctrl-C, right after its 3rd optimizer step
         ok = real_step(*args, **kwargs)
@@ -73,7 +73,7 @@ CTRL_C_SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGINT)
         return ok
 
-    loop.step = step
+    loop.optimizer_step = step
     cfg = resolve(overrides={
         "model": {"arch": "compact", "options": {"num_feat": 8, "num_conv": 1}},
         "data": {"gt_size": 32, "batch_size": 3, "workers": 0, "val_max": 2, "shuffle_buffer": 4},

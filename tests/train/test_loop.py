@@ -11,7 +11,8 @@ import torch
 
 from srkit.core.manifest import read_jsonl
 from srkit.train.config import resolve
-from srkit.train.loop import TrainError, TrainStopped, train
+from srkit.train.errors import TrainError, TrainStopped
+from srkit.train.loop import train
 
 TINY = {"model": {"arch": "compact", "options": {"num_feat": 8, "num_conv": 1}},
         "data": {"gt_size": 32, "batch_size": 4, "workers": 0, "val_max": 2, "shuffle_buffer": 4},
@@ -37,16 +38,16 @@ def test_loss_decreases_and_run_folder_is_complete(manga_store, tmp_path):
     assert len(losses) == 4 and sum(losses[-2:]) < sum(losses[:2]), losses
     # on the same validation tiles, the trained model is clearly better than the one it started from
     from srkit.shards.reader import open_store
-    from srkit.train.models import build_model, load_model
-    from srkit.train.validate import evaluate, load_valset
+    from srkit.train.models import build_model, model_from_state_dict
+    from srkit.train.validate import load_valset, score_on_valset
 
     with open_store(manga_store) as store:
         valset = load_valset(store, 4)
     torch.manual_seed(cfg.train.seed)
     start = build_model("compact", 1, 1, 4, **cfg.model.options)
-    trained = load_model(result.generator_state, start.arch_config)
+    trained = model_from_state_dict(result.generator_state, start.arch_config)
     cpu = torch.device("cpu")
-    before, after = evaluate(start, valset, cpu)[0], evaluate(trained, valset, cpu)[0]
+    before, after = score_on_valset(start, valset, cpu)[0], score_on_valset(trained, valset, cpu)[0]
     assert after > before + 0.2, (before, after)
     vals = [r for r in records if r["kind"] == "val"]
     assert [v["iter"] for v in vals] == [20, 40]
@@ -144,9 +145,10 @@ def test_export_reloads_to_identical_outputs(manga_store, tmp_path):
     result = train(cfg, manga_store, quiet=True)
     x = torch.rand(1, 1, 20, 24)
     reference = load_exported(tmp_path / "e" / "model.safetensors")
-    from srkit.train.models import load_model
+    from srkit.train.models import model_from_state_dict
 
-    model = load_model(result.generator_state, json.loads((tmp_path / "e" / "model.json").read_text())).eval()
+    arch_config = json.loads((tmp_path / "e" / "model.json").read_text())
+    model = model_from_state_dict(result.generator_state, arch_config).eval()
     with torch.no_grad():
         expected = model(x)
         assert torch.equal(reference(x), expected)
@@ -177,7 +179,7 @@ def test_trains_from_an_hdf5_store_with_workers(manga_dev_pages, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from srkit.train.parts import lr_factor
+    from srkit.train.loop import lr_factor
 
     cos = resolve(overrides={"optim": {"schedule": "cosine", "min_lr_ratio": 0.1, "warmup": 10},
                              "train": {"iters": 110}})
@@ -207,7 +209,7 @@ def _ctrl_c_after_step(monkeypatch, call: int, presses: int) -> None:
 
     import srkit.train.loop as loop
 
-    real_step = loop.step
+    real_step = loop.optimizer_step
     calls = []
 
     def step_then_sigint(*args, **kwargs):
@@ -218,7 +220,7 @@ def _ctrl_c_after_step(monkeypatch, call: int, presses: int) -> None:
                 os.kill(os.getpid(), signal.SIGINT)
         return ok
 
-    monkeypatch.setattr(loop, "step", step_then_sigint)
+    monkeypatch.setattr(loop, "optimizer_step", step_then_sigint)
 
 
 @pytest.mark.parametrize("twice", [False, True])

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from srkit.train.metrics import bicubic_upscale, psnr, psnr_ssim_y, ssim, to_uint8, to_y
+from srkit.train.metrics import bicubic_upscale, psnr, psnr_ssim_y, round_to_uint8, ssim, to_y
 
 
 def test_psnr_of_a_constant_offset_by_hand():
@@ -67,8 +67,8 @@ def test_bicubic_baseline_sizes_and_identity():
     assert np.array_equal(up_rgb[:, :, 0], bicubic_upscale(lr, (20, 30)))
 
 
-def test_to_uint8_rounds():
-    assert to_uint8(np.array([0.0, 0.5 / 255, 1.2, -0.1])).tolist() == [0, 0, 255, 0]
+def test_round_to_uint8_rounds():
+    assert round_to_uint8(np.array([0.0, 0.5 / 255, 1.2, -0.1])).tolist() == [0, 0, 255, 0]
 
 
 images = arrays(np.uint8, st.tuples(st.integers(11, 24), st.integers(11, 24)))

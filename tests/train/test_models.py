@@ -16,10 +16,10 @@ from srkit.train.models import (
     ModelLoadError,
     build_discriminator,
     build_model,
+    detect_arch_config,
     export_state_dict,
-    load_model,
+    model_from_state_dict,
     normalize_state_dict,
-    rebuild_from_state_dict,
 )
 
 TINY = {
@@ -148,7 +148,7 @@ def test_own_loader_archs_never_look_like_compact(arch, batch_norm):
     model = build_model(arch, 3, 3, 1, **options)
     assert not any(k.startswith(("body.0", "body.1", "body.")) for k in model.state_dict())
     with pytest.raises(ModelLoadError, match="cannot detect"):
-        rebuild_from_state_dict(model.state_dict())
+        detect_arch_config(model.state_dict())
 
 
 def test_srresnet_batch_norm_option():
@@ -164,20 +164,20 @@ def test_srresnet_batch_norm_option():
 @given(arch=st.sampled_from(["rrdbnet", "compact"]), channels=st.sampled_from([1, 3]),
        scale=st.sampled_from([1, 2, 4]), feat=st.sampled_from([4, 8, 12]), blocks=st.integers(1, 3),
        grow=st.sampled_from([4, 32]))
-def test_rebuild_from_state_dict_recovers_the_config(arch, channels, scale, feat, blocks, grow):
+def test_detect_arch_config_recovers_the_config(arch, channels, scale, feat, blocks, grow):
     if arch == "rrdbnet":
         options = {"num_feat": feat, "num_block": blocks, "num_grow_ch": grow}
     else:
         options = {"num_feat": feat, "num_conv": blocks}
     model = build_model(arch, channels, channels, scale, **options)
-    assert rebuild_from_state_dict(model.state_dict()) == model.arch_config
+    assert detect_arch_config(model.state_dict()) == model.arch_config
 
 
 def test_rebuild_unwraps_params_ema_and_loads_without_config():
     torch.manual_seed(1)
     model = build_model("rrdbnet", 1, 1, 2, num_feat=8, num_block=1).eval()
     wrapped = {"params": {}, "params_ema": export_state_dict(model)}
-    loaded = load_model(wrapped).eval()
+    loaded = model_from_state_dict(wrapped).eval()
     x = torch.rand(1, 1, 8, 8)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
@@ -188,7 +188,7 @@ def test_wrapper_prefixes_are_dropped(prefix):
     model = build_model("compact", 1, 1, 2, num_feat=8, num_conv=1)
     wrapped = {prefix + k: v for k, v in model.state_dict().items()}
     assert normalize_state_dict(wrapped).keys() == model.state_dict().keys()
-    assert rebuild_from_state_dict(wrapped) == model.arch_config
+    assert detect_arch_config(wrapped) == model.arch_config
 
 
 def test_old_esrgan_layout_converts():
@@ -204,16 +204,16 @@ def test_old_esrgan_layout_converts():
         else:
             old[f"{rename[stem]}.{kind}"] = value
     assert normalize_state_dict(old).keys() == model.state_dict().keys()
-    assert rebuild_from_state_dict(old) == model.arch_config
+    assert detect_arch_config(old) == model.arch_config
 
 
-def test_load_model_mismatch_is_clear():
+def test_model_from_state_dict_mismatch_is_clear():
     model = build_model("compact", 3, 3, 4, num_feat=8, num_conv=2)
     config = {**model.arch_config, "options": {"num_feat": 8, "num_conv": 3}}
     with pytest.raises(ModelLoadError, match="missing"):
-        load_model(model.state_dict(), config)
+        model_from_state_dict(model.state_dict(), config)
     with pytest.raises(ModelLoadError, match="not tensors"):
-        load_model({"body.0.weight": [1, 2]})
+        model_from_state_dict({"body.0.weight": [1, 2]})
 
 
 @pytest.mark.parametrize(("arch", "scale"), [("rrdbnet", 2), ("compact", 4), ("srresnet", 2),
@@ -228,7 +228,7 @@ def test_export_safetensors_roundtrip_is_identical(tmp_path, arch, scale):
     model.eval()
     path = tmp_path / "model.safetensors"
     save_file(export_state_dict(model), str(path))
-    loaded = load_model(load_file(str(path)), model.arch_config).eval()
+    loaded = model_from_state_dict(load_file(str(path)), model.arch_config).eval()
     x = torch.rand(2, 1, 8, 8)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))

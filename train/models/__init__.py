@@ -3,14 +3,15 @@
 Which tools can load an exported state dict:
 
 * ``rrdbnet`` (ESRGAN / Real-ESRGAN) and ``compact`` (SRVGGNetCompact): spandrel (chaiNNer, ComfyUI)
-  loads them directly, and :func:`rebuild_from_state_dict` detects them here from the key layout,
+  loads them directly, and :func:`detect_arch_config` detects them here from the key layout,
   so community weights of these two load without any config.
 * ``srresnet``, ``srcnn`` and ``msrcnn`` (m-SRCNN): spandrel cannot load them; keep the state dict
-  together with ``model.arch_config`` and rebuild with :func:`load_model`.
+  together with ``model.arch_config`` and rebuild with :func:`model_from_state_dict`.
 
 Every generator maps float NCHW in [0, 1] at LR size to NCHW at ``scale`` x the size (scale 1 keeps the
 size) and carries ``model.arch_config``: ``{"arch", "in_channels", "out_channels", "scale",
-"options"}`` with every option resolved, so ``load_model(state_dict, model.arch_config)`` rebuilds it.
+"options"}`` with every option resolved, so ``model_from_state_dict(state_dict, model.arch_config)``
+rebuilds it.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def _compact_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
             "options": {"num_feat": num_feat, "num_conv": (last - 2) // 2}}
 
 
-def rebuild_from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+def detect_arch_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Detect RRDBNet or SRVGGNetCompact from the key layout (as spandrel does) and return the
     ``arch_config`` that rebuilds it: blocks, features, channels and scale all come from the tensors.
 
@@ -212,11 +213,12 @@ def rebuild_from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
                          "For srresnet / srcnn / msrcnn pass the arch_config saved with the model")
 
 
-def load_model(state_dict: Mapping[str, Any], arch_config: Mapping[str, Any] | None = None) -> nn.Module:
+def model_from_state_dict(state_dict: Mapping[str, Any],
+                          arch_config: Mapping[str, Any] | None = None) -> nn.Module:
     """Rebuild a generator from a state dict and its ``arch_config`` (detected when None) and load
     the weights strictly; a mismatch raises ModelLoadError naming the missing / unexpected keys."""
     sd = normalize_state_dict(state_dict)
-    config = dict(arch_config) if arch_config is not None else rebuild_from_state_dict(sd)
+    config = dict(arch_config) if arch_config is not None else detect_arch_config(sd)
     try:
         model = build_model(config["arch"], config["in_channels"], config["out_channels"], config["scale"],
                             **dict(config.get("options", {})))
@@ -238,5 +240,6 @@ def load_model(state_dict: Mapping[str, Any], arch_config: Mapping[str, Any] | N
 __all__ = [
     "ARCHS", "ARCH_ALIASES", "DISCRIMINATORS", "MSRCNN", "SRCNN", "ModelLoadError", "RRDBNet", "SRResNet",
     "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGDiscriminator", "build_discriminator", "build_model",
-    "canonical_arch", "export_state_dict", "load_model", "normalize_state_dict", "rebuild_from_state_dict",
+    "canonical_arch", "detect_arch_config", "export_state_dict", "model_from_state_dict",
+    "normalize_state_dict",
 ]

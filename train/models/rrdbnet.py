@@ -3,7 +3,7 @@
 The parameter names follow the layout the community tools detect (spandrel, hence chaiNNer and
 ComfyUI): ``conv_first``, ``body.{i}.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
 ``conv_hr``, ``conv_last``. A state dict exported from this module therefore loads in spandrel as an
-ESRGAN model, and Real-ESRGAN community weights load here (see ``train.models.rebuild_from_state_dict``).
+ESRGAN model, and Real-ESRGAN community weights load here (see ``train.models.detect_arch_config``).
 
 The network always upsamples x4 (two nearest x2 steps, each followed by a conv). Scales 2 and 1 fold
 the input with a pixel-unshuffle (by 2 or 4) first, so the same trunk serves all three scales and the
@@ -69,7 +69,7 @@ class RRDBNet(nn.Module):
     """ESRGAN / Real-ESRGAN generator for scales 1, 2 and 4.
 
     Loadable by spandrel (an exported state dict is recognised as ESRGAN); also rebuilt here from any
-    state dict with this key layout by ``train.models.rebuild_from_state_dict``.
+    state dict with this key layout by ``train.models.detect_arch_config``.
 
     Args:
         in_channels: image channels in (1 for gray manga, 3 for RGB).

@@ -1,4 +1,5 @@
-"""SRCNN and m-SRCNN as configured in seed 001 (tables I and II): anime enlargement on the Y channel.
+"""SRCNN and m-SRCNN as configured in Intaniyom, Thananporn and Woraratpanya, "Enhancement of Anime
+Imaging Enlargement using Modified Super-Resolution CNN" (tables I and II): enlargement on the Y channel.
 
 Both work on the "down-up" input: the LR image already interpolated (bilinear or bicubic) to the HR
 size, so they are scale-1 models; they accept ``scale`` only as 1 and output as many channels as they
@@ -7,7 +8,7 @@ read. Every conv uses "same" padding and a bias; hidden layers use LeakyReLU and
 value of ``tf.nn.leaky_relu``) and offer it as ``negative_slope``.
 
 Not loadable by spandrel: export the state dict with ``model.arch_config`` and load it with
-``train.models.load_model``. Parameter names avoid ``body.`` (spandrel would take it for Compact).
+``train.models.model_from_state_dict``. Parameter names avoid ``body.`` (spandrel would take it for Compact).
 """
 
 from __future__ import annotations

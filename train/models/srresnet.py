@@ -1,10 +1,11 @@
 """SRResNet: the SRGAN generator (Ledig et al.), with a configurable number of residual blocks.
 
-Seed 002 (anime SR with SRGAN / SRWGAN-GP) uses 8 residual blocks ("ResNet-8"); SRGAN uses 16.
+Jin Huang's "Anime Super Resolution Using GANs" (Stanford report; SRGAN / SRWGAN-GP on anime) uses 8
+residual blocks ("ResNet-8"); SRGAN uses 16.
 
-Not loadable by spandrel: export the state dict together with ``model.arch_config`` and load it
-with ``train.models.load_model``. The trunk is named ``blocks`` (never ``body``) because spandrel
-takes any state dict with ``body.0`` / ``body.1`` keys for an SRVGGNetCompact.
+Not loadable by spandrel: export the state dict together with ``model.arch_config`` and load it with
+``train.models.model_from_state_dict``. The trunk is named ``blocks`` (never ``body``) because
+spandrel takes any state dict with ``body.0`` / ``body.1`` keys for an SRVGGNetCompact.
 
 Key layout: ``head.0`` (conv 9x9) + ``head.1`` (PReLU); ``blocks.{i}.{conv1,bn1,act,conv2,bn2}``;
 ``trunk.0`` (conv) + ``trunk.1`` (BN); ``upsample.{3k}`` conv, ``upsample.{3k+1}`` PixelShuffle(2),
@@ -38,13 +39,13 @@ class ResidualBlock(nn.Module):
 class SRResNet(nn.Module):
     """SRGAN generator for scales 1, 2, 4, 8 (one conv -> PixelShuffle(2) -> PReLU stage per x2).
 
-    Needs our own loader (``train.models.load_model``); spandrel cannot load it.
+    Needs our own loader (``train.models.model_from_state_dict``); spandrel cannot load it.
 
     Args:
         in_channels, out_channels: image channels.
         scale: 1, 2, 4 or 8.
         num_feat: width (64).
-        num_block: residual blocks (16 in SRGAN, 8 in seed 002).
+        num_block: residual blocks (16 in SRGAN, 8 in Jin Huang's anime report).
         batch_norm: BatchNorm in the blocks and after the trunk conv, as SRGAN (default True).
     """
 

@@ -4,12 +4,12 @@ Layout (what spandrel detects as "Compact" from ``body.0.weight`` and ``body.1.w
 flat list conv, PReLU, (conv, PReLU) x num_conv, conv to ``out_channels * scale**2``; then a
 PixelShuffle(scale) and the nearest-upsampled input is added, so the convs only learn a residual.
 An exported state dict loads in spandrel; community Compact weights load here via
-``train.models.rebuild_from_state_dict``.
+``train.models.detect_arch_config``.
 
 Initialisation (why it differs from PyTorch's default): the default init (uniform, variance
 1 / (3 fan_in)) is not variance preserving through a PReLU, so the signal fades along the stack (for
 64 features x 16 convs the activations after the last PReLU are ~13x weaker than after the first) and
-so do the gradients reaching the early layers. Measured here (reference/measured_here.md), that net
+so do the gradients reaching the early layers. In our CPU measurements (bench/FIGURES.md) that net
 never left the "nearest + zero residual" solution in 850 CPU steps. We use kaiming-normal init with
 the PReLU slope for every hidden conv (variance preserving) and scale the last conv by 0.1, so the
 model starts close to nearest-neighbour upscaling while every layer receives gradient from step one.

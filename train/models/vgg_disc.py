@@ -1,4 +1,4 @@
-"""VGG-style discriminator (SRGAN / ESRGAN) and, without BatchNorm, the WGAN-GP critic of seed 002.
+"""VGG-style discriminator (SRGAN / ESRGAN) and, without BatchNorm, a WGAN-GP critic.
 
 Five stages of (3x3 conv, 4x4 stride-2 conv), widths nf, 2nf, 4nf, 8nf, 8nf, LeakyReLU 0.2, then two
 linear layers (100 units, then 1). ESRGAN sizes the first linear layer for 128 px inputs (4 x 4 after
@@ -6,8 +6,9 @@ five halvings); an adaptive average pool to 4 x 4 keeps that layer while accepti
 least 32 px. The output is one raw logit per image (no Sigmoid): the GAN losses in
 ``train.losses`` take logits, and a WGAN critic must not squash its output.
 
-``batch_norm=False`` gives seed 002's SRWGAN-GP critic: BatchNorm couples the samples of a batch,
-which breaks the per-sample gradient penalty, so it must be off for WGAN-GP.
+``batch_norm=False`` gives the SRWGAN-GP critic of Jin Huang, "Anime Super Resolution Using GANs"
+(Stanford report): BatchNorm couples the samples of a batch, which breaks the per-sample gradient
+penalty, so it must be off for WGAN-GP.
 """
 
 from __future__ import annotations
