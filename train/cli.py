@@ -1,18 +1,33 @@
-"""``sr-train``: train on a packed store (``sr-train --shards STORE``), plus ``upscale`` and ``eval``.
+"""The training command of ``sr-train``: ``sr-train --shards STORE [--preset P] [options]``.
 
-The training command is the app's callback, so ``sr-train --shards data.lmdb --preset smoke`` trains
-while ``sr-train upscale ...`` and ``sr-train eval ...`` reach their subcommands. Options only override
-what they are given: defaults < preset < --config file < options.
+Training is the app's own command (its callback), so ``sr-train --shards data.lmdb --preset smoke``
+trains while ``sr-train upscale ...`` and ``sr-train eval ...`` reach their subcommands. The options
+that set a config key are not written here: each comes from a field of ``train.config`` marked with
+``option(...)`` (flag and help), so adding one is one edit there. Options only override what they are
+given: defaults < preset < --config file < options < --set.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from srkit.core.console import EXIT_CODES_HELP, StageError, UsageError, console, friendly_errors
+from srkit.train.config import (
+    CliOption,
+    Config,
+    ConfigError,
+    cli_options,
+    deep_update,
+    parse_assignment,
+    preset_names,
+    preset_path,
+    resolve,
+)
 
 TRAIN_HELP = (
     "Train a super-resolution model on a packed store (sr-data pack), or use one (upscale, eval).\n\n"
@@ -27,88 +42,62 @@ TRAIN_HELP = (
     "--nproc_per_node N -m srkit.cli.train --shards ...\n\n" + EXIT_CODES_HELP
 )
 
-app = typer.Typer(name="sr-train", add_completion=False, pretty_exceptions_enable=False,
-                  help="Train super-resolution models on packed stores.", rich_markup_mode=None)
+
+def _option(name: str, kind: Any, default: Any, flag: str, help: str) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                             default=typer.Option(default, flag, help=help))
 
 
-def _overrides(**given: object) -> dict:
-    """Nested config dict from the options the user gave (None = not given)."""
-    where = {
-        "arch": ("model", "arch"), "iters": ("train", "iters"), "batch_size": ("data", "batch_size"),
-        "gt_size": ("data", "gt_size"), "lr": ("optim", "lr"), "stage": ("train", "stage"),
-        "init": ("train", "init"), "init_disc": ("gan", "init_disc"), "resume": ("train", "resume"),
-        "seed": ("train", "seed"), "workers": ("data", "workers"), "device": ("train", "device"),
-        "out": ("train", "out"), "vgg_weights": ("loss", "vgg_weights"), "amp": ("train", "amp"),
-        "compile": ("train", "compile"), "channels_last": ("train", "channels_last"),
-        "grad_accum": ("train", "grad_accum"), "grad_clip": ("train", "grad_clip"), "ema": ("train", "ema"),
-        "gan_loss": ("gan", "loss"), "val_every": ("train", "val_every"),
-        "ckpt_every": ("train", "ckpt_every"), "log_every": ("train", "log_every"),
-    }
+# The options that choose where settings come from, rather than setting a config key.
+SOURCE_OPTIONS = [
+    _option("shards", Path, None, "--shards",
+            "The store to train on (default: ./data.lmdb, else ./data.h5)."),
+    _option("preset", str, None, "--preset", "Named settings from train/presets (see --list-presets)."),
+    _option("config", Path, None, "--config", "A TOML config file (same layout as a run's config.toml)."),
+]
+LAST_OPTIONS = [
+    _option("settings", list[str], None, "--set", "Any config key, e.g. --set optim.schedule=multistep "
+            "(repeatable; applied after the other options)."),
+    _option("list_presets", bool, False, "--list-presets", "List the presets and exit."),
+]
+
+
+def config_parameter(option: CliOption) -> inspect.Parameter:
+    """The command parameter of a config option; None (its default) means "not given"."""
+    flag = f"{option.flag}/--no-{option.flag[2:]}" if option.type is bool else option.flag
+    return _option(option.name, option.type, None, flag, option.help)
+
+
+def register(app: typer.Typer, config_type: type = Config) -> None:
+    """Make training the app's own command, with one option for each field of ``config_type`` marked
+    as one."""
+    options = cli_options(config_type)
+
+    def train_command(ctx: typer.Context, **values: Any) -> None:
+        if ctx.invoked_subcommand is None:
+            given = {option.path: values.pop(option.name) for option in options}
+            train_from_command_line(overrides=nested(given), **values)
+
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    train_command.__signature__ = inspect.Signature(  # typer reads the parameters from here
+        [context, *SOURCE_OPTIONS, *(config_parameter(o) for o in options), *LAST_OPTIONS])
+    app.callback(invoke_without_command=True, help=TRAIN_HELP)(friendly_errors(train_command))
+
+
+def nested(given: dict[tuple[str, ...], Any]) -> dict:
+    """``{("train", "iters"): 5}`` -> ``{"train": {"iters": 5}}``, leaving out what was not given (None)."""
     out: dict = {}
-    for name, value in given.items():
+    for path, value in given.items():
         if value is not None:
-            section, key = where[name]
-            out.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
+            node = out
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
     return out
 
 
-@app.callback(invoke_without_command=True, help=TRAIN_HELP)
-@friendly_errors
-def main(
-    ctx: typer.Context,
-    shards: Path = typer.Option(None, "--shards", help="The store to train on (default: ./data.lmdb, "
-                                "else ./data.h5)."),
-    preset: str = typer.Option(None, "--preset",
-                               help="Named settings from train/presets (see --list-presets)."),
-    config: Path = typer.Option(None, "--config",
-                                help="A TOML config file (same layout as a run's config.toml)."),
-    arch: str = typer.Option(None, "--arch", help="Generator: compact, rrdbnet, srresnet, srcnn, msrcnn."),
-    stage: str = typer.Option(None, "--stage", help="psnr (pixel loss) or gan (pixel + perceptual + GAN)."),
-    init: str = typer.Option(None, "--init", help="Start the generator from a model file, checkpoint or run "
-                             "folder (e.g. the psnr stage's runs/NAME)."),
-    init_disc: str = typer.Option(None, "--init-disc", help="Start the discriminator from a weights file."),
-    resume: str = typer.Option(None, "--resume",
-                               help="auto (default): continue the run folder's latest checkpoint if any; "
-                               "a checkpoint file; no: start afresh."),
-    out: Path = typer.Option(None, "--out", help="Run folder (default runs/<preset or arch>)."),
-    device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    iters: int = typer.Option(None, "--iters", help="Total training iterations."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Samples per step (per process)."),
-    gt_size: int = typer.Option(None, "--gt-size",
-                                help="HR crop size in pixels (LR crop = gt_size / scale)."),
-    lr: float = typer.Option(None, "--lr", help="Generator learning rate."),
-    seed: int = typer.Option(None, "--seed", help="Seed of every random draw of the run."),
-    workers: int = typer.Option(None, "--workers",
-                                help="Data loader processes (0 = in the training process)."),
-    vgg_weights: str = typer.Option(None, "--vgg-weights", help="VGG19 state dict (torchvision layout) for "
-                                    "the perceptual loss; the GAN presets need it."),
-    gan_loss: str = typer.Option(None, "--gan-loss", help="vanilla, ragan, wgan_gp or hinge."),
-    amp: str = typer.Option(None, "--amp", help="none, bf16 or fp16 mixed precision (CUDA only)."),
-    compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the generator."),
-    channels_last: bool = typer.Option(None, "--channels-last/--no-channels-last",
-                                       help="NHWC memory layout."),
-    grad_accum: int = typer.Option(None, "--grad-accum", help="Batches accumulated per optimizer step."),
-    grad_clip: float = typer.Option(None, "--grad-clip", help="Max gradient norm (0 = off)."),
-    ema: float = typer.Option(None, "--ema", help="EMA decay of the generator (0 = off)."),
-    val_every: int = typer.Option(None, "--val-every", help="Validate every N iterations."),
-    ckpt_every: int = typer.Option(None, "--ckpt-every", help="Checkpoint every N iterations."),
-    log_every: int = typer.Option(None, "--log-every", help="Log every N iterations."),
-    settings: list[str] = typer.Option(None, "--set",
-                                       help="Any config key, e.g. --set optim.schedule=multistep "
-                                       "(repeatable; applied after the other options)."),
-    list_presets: bool = typer.Option(False, "--list-presets", help="List the presets and exit."),
-) -> None:
-    if ctx.invoked_subcommand is not None:
-        return
-    from srkit.train.config import (
-        ConfigError,
-        deep_update,
-        parse_assignment,
-        preset_names,
-        preset_path,
-        resolve,
-    )
-
+def train_from_command_line(shards: Path | None, preset: str | None, config: Path | None,
+                            settings: list[str] | None, list_presets: bool, overrides: dict) -> None:
     if list_presets:
         for name in preset_names():
             first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
@@ -118,26 +107,22 @@ def main(
     if store is None:
         raise UsageError("no store: pass --shards STORE (a folder written by `sr-data pack lmdb|hdf5`), "
                          "or run in a working folder that holds data.lmdb")
-    given = _overrides(arch=arch, iters=iters, batch_size=batch_size, gt_size=gt_size, lr=lr, stage=stage,
-                       init=init, init_disc=init_disc, resume=resume, seed=seed, workers=workers,
-                       device=device, out=out, vgg_weights=vgg_weights, amp=amp, compile=compile,
-                       channels_last=channels_last, grad_accum=grad_accum, grad_clip=grad_clip, ema=ema,
-                       gan_loss=gan_loss, val_every=val_every, ckpt_every=ckpt_every, log_every=log_every)
     try:
         for text in settings or []:
-            deep_update(given, parse_assignment(text))
-        cfg = resolve(preset=preset, config_file=config, overrides=given)
+            deep_update(overrides, parse_assignment(text))
+        cfg = resolve(preset=preset, config_file=config, overrides=overrides)
     except ConfigError as err:
         raise UsageError(str(err)) from None
-    run(cfg, store)
+    train_and_report(cfg, store)
 
 
-def run(cfg, store: Path) -> None:
+def train_and_report(cfg: Config, store: Path) -> None:
     """Train and print the summary (rank 0 only under torchrun)."""
     from srkit.shards.reader import StoreError
     from srkit.train import dist
     from srkit.train.checkpoint import CheckpointError
-    from srkit.train.loop import TrainError, TrainStopped, train
+    from srkit.train.errors import TrainError, TrainStopped
+    from srkit.train.loop import train
 
     info = dist.env_info()
     if info.is_main:
@@ -168,8 +153,3 @@ def run(cfg, store: Path) -> None:
         if cfg.next_preset:
             console.print(f"next stage: sr-train --shards {store} --preset {cfg.next_preset} --init "
                           f"{result.run_dir} --vgg-weights VGG19.pth", soft_wrap=True)
-
-
-from srkit.train import use_cli  # noqa: E402  (the coordinator's upscale / eval commands attach to this app)
-
-use_cli.register(app)

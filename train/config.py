@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,25 @@ class ConfigError(ValueError):
     """A config file or option is invalid; the message names the file and the key."""
 
 
+def option(default: Any, flag: str, help: str) -> Any:
+    """A field that is also an ``sr-train`` option: ``flag`` (a bool gets ``--flag/--no-flag``) and its help.
+
+    The command line is built from these marks (``cli_options``), so adding an option is this one edit.
+    """
+    return field(default=default, metadata={"flag": flag, "help": help})
+
+
 @dataclass
 class ModelConfig:
-    arch: str = "compact"
+    arch: str = option("compact", "--arch", "Generator: compact, rrdbnet, srresnet, srcnn, msrcnn.")
     options: dict = field(default_factory=dict)  # passed to build_model(arch, ..., **options)
 
 
 @dataclass
 class DataConfig:
-    gt_size: int = 128           # HR crop side; the LR crop is gt_size // scale
-    batch_size: int = 16
-    workers: int = 2             # DataLoader worker processes (0 = read in the training process)
+    gt_size: int = option(128, "--gt-size", "HR crop size in pixels (LR crop = gt_size / scale).")
+    batch_size: int = option(16, "--batch-size", "Samples per step (per process).")
+    workers: int = option(2, "--workers", "Data loader processes (0 = in the training process).")
     shuffle_buffer: int = 256    # samples mixed across neighbouring shard blocks
     flips: bool = True           # random h/v flips of the whole batch, on the device
     rot90: bool = True           # random 90 degree rotation of the whole batch, on the device
@@ -43,7 +52,7 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     name: str = "adam"           # adam | adamw
-    lr: float = 2e-4
+    lr: float = option(2e-4, "--lr", "Generator learning rate.")
     betas: list = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     schedule: str = "cosine"     # constant | cosine | multistep
@@ -58,49 +67,53 @@ class LossConfig:
     pixel: str = "l1"            # l1 | mse | charbonnier
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.0
-    vgg_weights: str = ""        # a VGG19 state dict file (needed when perceptual_weight > 0)
+    vgg_weights: str = option("", "--vgg-weights", "VGG19 state dict (torchvision layout) for the perceptual "
+                              "loss; the GAN presets need it.")
     perceptual_layers: dict = field(default_factory=dict)  # {"conv3_4": 1.0, ...}; empty = Real-ESRGAN's
     usm_gt: bool = False         # Real-ESRGAN: pixel/perceptual losses against the USM-sharpened GT
 
 
 @dataclass
 class GanConfig:
-    loss: str = "vanilla"        # vanilla | ragan | wgan_gp | hinge
+    loss: str = option("vanilla", "--gan-loss", "vanilla, ragan, wgan_gp or hinge.")
     weight: float = 0.1          # adversarial weight in the generator loss
     discriminator: str = "unet_sn"
     options: dict = field(default_factory=dict)
     lr: float = 1e-4
     betas: list = field(default_factory=lambda: [0.9, 0.99])
     gp_weight: float = 10.0      # wgan_gp only
-    label_smoothing: bool = False  # vanilla only: soft, noisy D targets as seed 002's SRGAN
+    # vanilla only: soft, noisy D targets as the SRGAN of Jin Huang's "Anime Super Resolution Using GANs"
+    label_smoothing: bool = False
     real_range: list = field(default_factory=lambda: [0.85, 1.10])  # soft REAL targets
     fake_range: list = field(default_factory=lambda: [0.0, 0.15])   # soft FAKE targets
     flip_prob: float = 0.05      # probability of swapping a REAL/FAKE target (noisy labels)
-    init_disc: str = ""          # discriminator weights file; fresh when empty
+    init_disc: str = option("", "--init-disc", "Start the discriminator from a weights file.")
 
 
 @dataclass
 class TrainConfig:
-    stage: str = "psnr"          # psnr | gan
-    iters: int = 1000
-    seed: int = 0
-    device: str = "auto"         # auto | cpu | cuda
-    amp: str = "none"            # none | bf16 | fp16 (CUDA only)
-    channels_last: bool = False
-    compile: bool = False
-    grad_accum: int = 1
-    grad_clip: float = 0.0       # max gradient norm; 0 = off
-    ema: float = 0.999           # 0 = no EMA
+    stage: str = option("psnr", "--stage", "psnr (pixel loss) or gan (pixel + perceptual + GAN).")
+    iters: int = option(1000, "--iters", "Total training iterations.")
+    seed: int = option(0, "--seed", "Seed of every random draw of the run.")
+    device: str = option("auto", "--device", "auto, cpu or cuda.")
+    amp: str = option("none", "--amp", "none, bf16 or fp16 mixed precision (CUDA only).")
+    channels_last: bool = option(False, "--channels-last", "NHWC memory layout.")
+    compile: bool = option(False, "--compile", "torch.compile the generator.")
+    grad_accum: int = option(1, "--grad-accum", "Batches accumulated per optimizer step.")
+    grad_clip: float = option(0.0, "--grad-clip", "Max gradient norm (0 = off).")
+    ema: float = option(0.999, "--ema", "EMA decay of the generator (0 = off).")
     nan_patience: int = 5        # stop after this many non-finite steps in a row
-    init: str = ""               # generator weights: a model file or a checkpoint of an earlier run
-    resume: str = "auto"         # auto: continue the run folder's latest checkpoint if it has one (a rerun
-                                 # finishes the job); a checkpoint file; no: start fresh
-    log_every: int = 10
-    val_every: int = 500
-    ckpt_every: int = 500
+    init: str = option("", "--init", "Start the generator from a model file, checkpoint or run folder (e.g. "
+                       "the psnr stage's runs/NAME).")
+    # auto by default, so that rerunning an interrupted command finishes the job
+    resume: str = option("auto", "--resume", "auto (default): continue the run folder's latest checkpoint if "
+                         "any; a checkpoint file; no: start afresh.")
+    log_every: int = option(10, "--log-every", "Log every N iterations.")
+    val_every: int = option(500, "--val-every", "Validate every N iterations.")
+    ckpt_every: int = option(500, "--ckpt-every", "Checkpoint every N iterations.")
     keep_last: int = 3
     samples: int = 4             # validation pairs drawn into samples/*.png
-    out: str = ""                # run folder; default runs/<preset or arch>
+    out: str = option("", "--out", "Run folder (default runs/<preset or arch>).")
 
 
 @dataclass
@@ -113,6 +126,34 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """A config field that is an ``sr-train`` option."""
+
+    path: tuple[str, ...]        # where it lives in the config, e.g. ("train", "iters")
+    flag: str                    # e.g. "--iters"
+    help: str
+    type: type
+
+    @property
+    def name(self) -> str:
+        """The Python name of the command's parameter (``--batch-size`` -> ``batch_size``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def cli_options(config_type: type = Config, path: tuple[str, ...] = ()) -> list[CliOption]:
+    """Every field of the config tree marked with :func:`option`, in declaration order."""
+    types = typing.get_type_hints(config_type)
+    found = []
+    for f in dataclasses.fields(config_type):
+        kind = types[f.name]
+        if dataclasses.is_dataclass(kind):
+            found += cli_options(kind, (*path, f.name))
+        elif "flag" in f.metadata:
+            found.append(CliOption((*path, f.name), f.metadata["flag"], f.metadata["help"], kind))
+    return found
 
 
 def to_dict(cfg: Any) -> dict:

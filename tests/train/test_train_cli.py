@@ -5,12 +5,22 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 
+import typer
 from typer.testing import CliRunner
 
-from srkit.train.cli import app
+from srkit.cli.train import app
+from srkit.train import cli as train_cli
+from srkit.train.config import Config, TrainConfig, cli_options, option
 
 runner = CliRunner()
+
+# The flags sr-train has always had: each must stay, set from its config field.
+FLAGS = {"--arch", "--stage", "--init", "--init-disc", "--resume", "--out", "--device", "--iters",
+         "--batch-size", "--gt-size", "--lr", "--seed", "--workers", "--vgg-weights", "--gan-loss", "--amp",
+         "--compile", "--channels-last", "--grad-accum", "--grad-clip", "--ema", "--val-every",
+         "--ckpt-every", "--log-every"}
 
 
 def flat(text: str) -> str:
@@ -26,6 +36,59 @@ def test_help_of_train_and_subcommands():
         assert word in top.output, word
     sub = runner.invoke(app, ["upscale", "--help"])
     assert sub.exit_code == 0 and "--tile" in sub.output
+
+
+def overrides_given(monkeypatch) -> list[dict]:
+    """The overrides each invocation hands to the config layers (nothing trains)."""
+    given: list[dict] = []
+
+    def resolve(preset, config_file, overrides):
+        given.append(overrides)
+        return Config()
+
+    monkeypatch.setattr(train_cli, "resolve", resolve)
+    monkeypatch.setattr(train_cli, "train_and_report", lambda cfg, store: None)
+    return given
+
+
+def test_every_option_field_is_a_flag_that_sets_its_key(monkeypatch):
+    options = cli_options()
+    assert {o.flag for o in options} == FLAGS
+    shown = flat(runner.invoke(app, ["--help"]).output)
+    given = overrides_given(monkeypatch)
+    sample = {str: "x", int: 7, float: 0.5}
+    for o in options:
+        assert o.flag in shown, o.flag
+        section, key = o.path
+        runs = [([o.flag], True), ([f"--no-{o.flag[2:]}"], False)] if o.type is bool else \
+            [([o.flag, str(sample[o.type])], sample[o.type])]
+        for args, value in runs:
+            result = runner.invoke(app, ["--shards", "data.lmdb", *args])
+            assert result.exit_code == 0, result.output
+            assert given[-1] == {section: {key: value}}, args
+    runner.invoke(app, ["--shards", "data.lmdb", "--iters", "5", "--set", "train.iters=9", "--lr", "0.1"])
+    assert given[-1] == {"train": {"iters": 9}, "optim": {"lr": 0.1}}  # --set comes after the options
+
+
+@dataclass
+class TrainWithRestarts(TrainConfig):
+    restarts: int = option(0, "--restarts", "Warm restarts of the cosine schedule.")
+
+
+@dataclass
+class ConfigWithRestarts(Config):
+    train: TrainWithRestarts = field(default_factory=TrainWithRestarts)
+
+
+def test_a_new_field_marked_as_an_option_becomes_one(monkeypatch):
+    extended = typer.Typer(add_completion=False, rich_markup_mode=None)
+    train_cli.register(extended, ConfigWithRestarts)
+    shown = flat(runner.invoke(extended, ["--help"]).output)
+    assert "--restarts" in shown and "Warm restarts of the cosine schedule." in shown
+    given = overrides_given(monkeypatch)
+    result = runner.invoke(extended, ["--shards", "data.lmdb", "--restarts", "3", "--iters", "5"])
+    assert result.exit_code == 0, result.output
+    assert given == [{"train": {"restarts": 3, "iters": 5}}]
 
 
 def test_list_presets():
