@@ -9,9 +9,10 @@ The VGG19 weights come from a file the user passes (torchvision layout ``feature
 
 GAN losses (``gan_loss(kind, ...)``) all take raw discriminator logits and expose
 ``.generator_loss(fake_logits, real_logits=None)`` and ``.discriminator_loss(real_logits, fake_logits)``:
-``vanilla`` (BCE with logits; optional label smoothing / noisy labels as seed 002), ``ragan``
-(ESRGAN's relativistic average), ``wgan_gp`` (seed 002's SRWGAN-GP; add :func:`gradient_penalty`
-to the critic loss) and ``hinge``. The adversarial weight (lambda) is the trainer's business.
+``vanilla`` (BCE with logits; optional label smoothing / noisy labels as in Jin Huang's "Anime
+Super Resolution Using GANs", Stanford report), ``ragan`` (ESRGAN's relativistic average), ``wgan_gp``
+(that report's SRWGAN-GP; add :func:`gradient_penalty` to the critic loss) and ``hinge``. The
+adversarial weight (lambda) is the trainer's business.
 """
 
 from __future__ import annotations
@@ -214,9 +215,10 @@ class GANLoss(Protocol):
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
 
 
-SEED002_REAL_RANGE = (0.85, 1.10)
-SEED002_FAKE_RANGE = (0.0, 0.15)
-SEED002_FLIP_PROB = 0.05
+# Label smoothing and noisy labels of the SRGAN in Jin Huang, "Anime Super Resolution Using GANs".
+SOFT_REAL_RANGE = (0.85, 1.10)
+SOFT_FAKE_RANGE = (0.0, 0.15)
+LABEL_FLIP_PROB = 0.05
 
 
 def noisy_labels(shape: torch.Size | tuple[int, ...], real: bool, real_range: tuple[float, float],
@@ -236,12 +238,13 @@ def noisy_labels(shape: torch.Size | tuple[int, ...], real: bool, real_range: tu
 
 class VanillaGANLoss:
     """Standard GAN with BCE on logits. With ``label_smoothing`` the discriminator's targets are drawn
-    as seed 002 does: REAL uniform in (0.85, 1.10), FAKE in (0, 0.15), each flipped with probability
-    0.05; the generator always aims at the hard label 1. Targets above 1 make the real-side loss
-    unbounded below; that is the seed's recipe, kept as published."""
+    as Jin Huang's "Anime Super Resolution Using GANs" does: REAL uniform in (0.85, 1.10), FAKE in
+    (0, 0.15), each flipped with probability 0.05; the generator always aims at the hard label 1.
+    Targets above 1 make the real-side loss unbounded below; that is the report's recipe, kept as
+    published."""
 
-    def __init__(self, label_smoothing: bool = False, real_range: tuple[float, float] = SEED002_REAL_RANGE,
-                 fake_range: tuple[float, float] = SEED002_FAKE_RANGE, flip_prob: float = SEED002_FLIP_PROB,
+    def __init__(self, label_smoothing: bool = False, real_range: tuple[float, float] = SOFT_REAL_RANGE,
+                 fake_range: tuple[float, float] = SOFT_FAKE_RANGE, flip_prob: float = LABEL_FLIP_PROB,
                  generator: torch.Generator | None = None) -> None:
         self.label_smoothing = label_smoothing
         self.real_range = tuple(real_range)
@@ -288,10 +291,10 @@ class RelativisticAverageGANLoss:
 
 
 class WassersteinGANLoss:
-    """WGAN critic objective (seed 002's SRWGAN-GP): critic minimises E[D(fake)] - E[D(real)], the
-    generator minimises -E[D(fake)]. Add ``gradient_penalty(critic, real, fake)`` to the critic loss
-    and use a critic without BatchNorm and without Sigmoid
-    (``build_discriminator('vgg', c, batch_norm=False)``)."""
+    """WGAN critic objective (the SRWGAN-GP of Jin Huang's "Anime Super Resolution Using GANs"): the
+    critic minimises E[D(fake)] - E[D(real)], the generator -E[D(fake)]. Add
+    ``gradient_penalty(critic, real, fake)`` to the critic loss and use a critic without BatchNorm and
+    without Sigmoid (``build_discriminator('vgg', c, batch_norm=False)``)."""
 
     def generator_loss(self, fake_logits: torch.Tensor,
                        real_logits: torch.Tensor | None = None) -> torch.Tensor:
