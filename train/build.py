@@ -48,7 +48,7 @@ class Networks:
 
     def state_dict(self) -> dict[str, Any]:
         state = {"generator": self.gen_module.state_dict(), "opt_g": self.opt_g.state_dict(),
-                 "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else {}}
+                 "scaler": self.scaler.state_dict(), "ema": {} if self.ema is None else self.ema.state_dict()}
         if self.disc_module is not None:
             state.update(disc=self.disc_module.state_dict(), opt_d=self.opt_d.state_dict(),
                          scaler_d=self.scaler_d.state_dict())
@@ -89,9 +89,9 @@ def build_networks(cfg: Config, channels: int, scale: int, device: torch.device,
             if net is not None:
                 net.to(memory_format=torch.channels_last)
     fp16 = cfg.train.amp == "fp16" and device.type == "cuda"
-    nets = Networks(gen=gen, gen_module=gen, ema=ema, disc=disc, disc_module=disc,
+    opt_d = None if disc is None else _optimizer(cfg, disc.parameters(), cfg.gan.lr, cfg.gan.betas)
+    nets = Networks(gen=gen, gen_module=gen, ema=ema, disc=disc, disc_module=disc, opt_d=opt_d,
                     opt_g=_optimizer(cfg, gen.parameters(), cfg.optim.lr, cfg.optim.betas),
-                    opt_d=_optimizer(cfg, disc.parameters(), cfg.gan.lr, cfg.gan.betas) if disc else None,
                     scaler=torch.amp.GradScaler("cuda", enabled=fp16),
                     scaler_d=torch.amp.GradScaler("cuda", enabled=fp16))
     if distributed:
