@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from srkit.core.console import EXIT_CODES_HELP, StageError, UsageError, console, friendly_errors
+from srkit.core.workspace import HDF5_STORE, LMDB_STORE
 from srkit.train.config import (
     CliOption,
     Config,
@@ -103,7 +104,7 @@ def train_from_command_line(shards: Path | None, preset: str | None, config: Pat
             first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
             typer.echo(f"{name:24s} {first}")
         return
-    store = shards or next((p for p in (Path("data.lmdb"), Path("data.h5")) if p.exists()), None)
+    store = shards or next((p for p in (Path(LMDB_STORE), Path(HDF5_STORE)) if p.exists()), None)
     if store is None:
         raise UsageError("no store: pass --shards STORE (a folder written by `sr-data pack lmdb|hdf5`), "
                          "or run in a working folder that holds data.lmdb")

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from srkit.core.images import hwc
+from srkit.core.workspace import STORE_INDEX
 from srkit.train.errors import TrainError
 
 
@@ -32,7 +33,7 @@ def open_training_store(path: str | Path) -> Any:
     from srkit.shards.reader import StoreError, open_store
 
     path = Path(path)
-    if path.is_dir() and not (path / "index.json").exists():
+    if path.is_dir() and not (path / STORE_INDEX).exists():
         raise TrainError(f"{path}: no index.json, so this is not a finished store (the pack was interrupted "
                          "or this is another kind of folder); run `sr-data pack lmdb` to build or finish it")
     try:

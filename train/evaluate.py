@@ -21,6 +21,7 @@ from srkit.core.files import atomic_write_text
 from srkit.core.images import ImageError, read_image, write_png
 from srkit.core.keys import page_key
 from srkit.core.manifest import canonical_json
+from srkit.core.workspace import DEGRADATIONS_LOG
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 _PIL_FILTERS = {
@@ -189,7 +190,7 @@ def evaluate(
             if progress is not None:
                 progress()
     result.write(out)
-    atomic_write_text(out / "degradations.jsonl", "".join(canonical_json(r) + "\n" for r in records))
+    atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in records))
     return result
 
 

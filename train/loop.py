@@ -23,6 +23,7 @@ from torch import nn
 from srkit.core.console import DeferredInterrupt, console, warn
 from srkit.core.files import atomic_write_text
 from srkit.core.manifest import JsonlAppender, read_jsonl, write_jsonl_sorted
+from srkit.core.workspace import METRICS_LOG
 from srkit.train import checkpoint as ckpt
 from srkit.train import dist
 from srkit.train.build import Losses, Networks, autocast, build_losses, build_networks
@@ -30,6 +31,7 @@ from srkit.train.config import Config, config_toml, to_dict
 from srkit.train.data import StreamSpec, check_store, make_loader, open_training_store, to_device
 from srkit.train.errors import TrainError, TrainStopped
 from srkit.train.losses import gradient_penalty
+from srkit.train.schedule import lr_factor
 from srkit.train.usm import usm_sharpen
 from srkit.train.validate import ValSet, load_valset, save_grid, score_on_valset
 
@@ -176,7 +178,7 @@ def open_run_folder(run: Run) -> JsonlAppender:
     """Write config.toml, drop what an interrupted session logged after its last checkpoint, open the log."""
     (run.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.run_dir / "config.toml", config_toml(run.cfg))
-    metrics = run.run_dir / "metrics.jsonl"
+    metrics = run.run_dir / METRICS_LOG
     if metrics.exists():
         kept = [r for r in read_jsonl(metrics) if r.get("iter", 0) <= run.start]
         write_jsonl_sorted(metrics, kept, sort_key=lambda r: (r.get("iter", 0), r.get("kind", "")))
@@ -286,19 +288,6 @@ def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, par
     return finite
 
 
-def lr_factor(cfg: Config, it: int) -> float:
-    """Learning-rate multiplier at iteration ``it`` (1-based): warm-up, then the schedule."""
-    o, total = cfg.optim, cfg.train.iters
-    if o.warmup and it <= o.warmup:
-        return it / o.warmup
-    if o.schedule == "cosine":
-        progress = min(1.0, (it - o.warmup) / max(1, total - o.warmup))
-        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    if o.schedule == "multistep":
-        return o.gamma ** sum(1 for m in o.milestones if it > m)
-    return 1.0
-
-
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
     """EMA with a warm-up (decay grows as (1 + step) / (10 + step) up to ``decay``) so short runs
@@ -387,7 +376,7 @@ def finish(run: Run) -> RunResult:
         if run.scale == 1 and int(run.recipe.get("nominal_scale") or 1) > 1:
             extra["pre_upsample"] = int(run.recipe["nominal_scale"])  # a down-up (SRCNN) model: upscale first
         result.model_path = export_model(final, run.run_dir, extra)
-        plot_metrics(run.run_dir / "metrics.jsonl", run.run_dir / "plot.png")
+        plot_metrics(run.run_dir / METRICS_LOG, run.run_dir / "plot.png")
     dist.teardown(run.info)
     return result
 

@@ -20,3 +20,4 @@ DEGRADATIONS_LOG = "degradations.jsonl"  # one plan per sample of `sr-data degra
 RUN_RECORD = "run.json"               # the options a stage ran with (a rerun with others is refused)
 ERRORS_LOG = "errors.jsonl"           # one line per input that could not be used
 STORE_INDEX = "index.json"            # written last: a store without it is an unfinished pack
+METRICS_LOG = "metrics.jsonl"         # a training run's losses and validation scores, one line each

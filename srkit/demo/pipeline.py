@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srkit.core.workspace import LMDB_STORE
+
 RECIPE = "rawkuma_like"
 PRESET = "smoke"
 
@@ -77,7 +79,7 @@ def run_demo(out: str | os.PathLike = "demo", settings: DemoSettings | None = No
     done("degrade", f"{deg.made + deg.already_done} LR tiles in {lr_dir} with recipe {RECIPE} "
                     f"(plans in {lr_dir / 'degradations.jsonl'})")
 
-    store = out / "data.lmdb"
+    store = out / LMDB_STORE
     packed = pack_store(out / "tiles", lr_dir, store, "lmdb")
     done("pack", f"{packed['samples']} pairs in {store} ({packed['train']} train, "
                  f"{packed['val']} validation, {packed['file_bytes'] / 1e6:.1f} MB)")

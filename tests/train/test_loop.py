@@ -179,7 +179,7 @@ def test_trains_from_an_hdf5_store_with_workers(manga_dev_pages, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from srkit.train.loop import lr_factor
+    from srkit.train.schedule import lr_factor
 
     cos = resolve(overrides={"optim": {"schedule": "cosine", "min_lr_ratio": 0.1, "warmup": 10},
                              "train": {"iters": 110}})
