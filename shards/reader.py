@@ -39,6 +39,7 @@ from srkit.shards.format import (
     decode_payload,
 )
 from srkit.shards.split import validation_mask
+from srkit.shards.store_folder import missing_index_problem
 
 __all__ = ["open_store", "Store", "Pair", "StoreError"]
 
@@ -69,8 +70,7 @@ def _load_index(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise StoreError(f"{root}: a store is a folder (with index.json and shards), this is a file")
     if not path.exists():
-        raise StoreError(f"{root}: no {STORE_INDEX}, so the store is incomplete: the pack was interrupted "
-                         "(or this is not a store); rerun the same `sr-data pack` command to finish it")
+        raise StoreError(missing_index_problem(root))
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:

@@ -44,6 +44,34 @@ def foreign_entries(out: Path) -> list[str]:
                   if p.name not in STORE_FILES and not p.name.startswith(("shard-", ".")))
 
 
+def layout_of(out: Path) -> str | None:
+    """``"ours"`` or ``"basicsr"`` when ``out`` holds a store of that layout (finished or not), else None."""
+    if not out.is_dir():
+        return None
+    if (out / "hr.lmdb").is_dir() or (out / "lr.lmdb").is_dir():
+        return "basicsr"
+    if (out / STORE_INDEX).is_file() or any(out.glob("shard-*")) or (out / PROGRESS_NAME).exists():
+        return "ours"
+    return None
+
+
+def missing_index_problem(out: Path) -> str:
+    """Why a folder without index.json is not a store to read, and what to run instead."""
+    if layout_of(out) == "basicsr":
+        return (f"{out} is a BasicSR-layout store (hr.lmdb + lr.lmdb, written by `sr-data pack lmdb --layout "
+                f"basicsr`): BasicSR, traiNNer-redux and neosr read it (dataroot_gt: {out / 'hr.lmdb'}, "
+                f"dataroot_lq: {out / 'lr.lmdb'}, io_backend: lmdb); srkit's verify, inspect and sr-train "
+                "read the native layout: `sr-data pack lmdb --out data.lmdb` packs one")
+    if any(out.glob(f"*shard-*{SHARD_SUFFIX['hdf5']}*")) or out.suffix == SHARD_SUFFIX["hdf5"]:
+        fmt = "hdf5"
+    elif any(out.glob(f"*shard-*{SHARD_SUFFIX['lmdb']}*")) or out.suffix == SHARD_SUFFIX["lmdb"]:
+        fmt = "lmdb"
+    else:
+        fmt = "lmdb|hdf5"
+    return (f"{out}: no {STORE_INDEX}, so the store is incomplete: the pack was interrupted (or this is not "
+            f"a store); rerun the same `sr-data pack {fmt}` command to finish it")
+
+
 def prepare_out(out: Path) -> None:
     """Make ``out`` an incomplete store: its index.json goes first, stale temporaries too.
 
@@ -117,4 +145,5 @@ def write_index(out: Path, *, backend: str, codec: str, scale: int, shards: list
     return index
 
 
-__all__ = ["prepare_out", "remove_extra_shards", "remove_path", "write_index"]
+__all__ = ["layout_of", "missing_index_problem", "prepare_out", "remove_extra_shards", "remove_path",
+           "write_index"]

@@ -108,7 +108,8 @@ class TrainConfig:
     # auto by default, so that rerunning an interrupted command finishes the job
     resume: str = option("auto", "--resume", "auto (default): continue the run folder's latest checkpoint if "
                          "any; a checkpoint file; no: start afresh.")
-    log_every: int = option(10, "--log-every", "Log every N iterations.")
+    log_every: int = option(10, "--log-every", "Log the mean losses, speed and stall every N iterations "
+                            "(the progress bar moves every iteration).")
     val_every: int = option(500, "--val-every", "Validate every N iterations.")
     ckpt_every: int = option(500, "--ckpt-every", "Checkpoint every N iterations.")
     keep_last: int = 3

@@ -31,11 +31,11 @@ from srkit.train.errors import TrainError
 def open_training_store(path: str | Path) -> Any:
     """The store at ``path``; a TrainError that says what to do when it is not a finished store."""
     from srkit.shards.reader import StoreError, open_store
+    from srkit.shards.store_folder import missing_index_problem
 
     path = Path(path)
     if path.is_dir() and not (path / STORE_INDEX).exists():
-        raise TrainError(f"{path}: no index.json, so this is not a finished store (the pack was interrupted "
-                         "or this is another kind of folder); run `sr-data pack lmdb` to build or finish it")
+        raise TrainError(missing_index_problem(path))
     try:
         return open_store(path)
     except StoreError as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,11 @@ from srkit.train.config import Config, config_toml, to_dict
 from srkit.train.data import StreamSpec, check_store, make_loader, open_training_store, to_device
 from srkit.train.errors import TrainError, TrainStopped
 from srkit.train.losses import gradient_penalty
+from srkit.train.progress import TrainBar
+from srkit.train.run_guard import check_same_data, comparable_best, lock_run_folder, run_identity
 from srkit.train.schedule import lr_factor
 from srkit.train.usm import usm_sharpen
-from srkit.train.validate import ValSet, load_valset, save_grid, score_on_valset
+from srkit.train.validate import ValSet, load_valset, save_grid, score_on_valset, split_warnings
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Run:
     scale: int                         # the store's scale and recipe, which the export records
     recipe: dict[str, Any]
     samples_per_epoch: int
+    identity: dict[str, Any]           # the store and data settings, recorded in every checkpoint
+    held: ExitStack                    # the run folder's lock, until the run ends
     valset: ValSet | None = None       # rank 0 only
     log: JsonlAppender | None = None   # rank 0 only
     batches: Iterator | None = None
@@ -89,34 +93,37 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
     ends this session after that iteration (checkpoint saved, no export), as an interruption would;
     ``--resume`` continues it. ``record_indices`` keeps the sample indices seen."""
     run = setup(cfg, store_path)
-    run.seen = [] if record_indices else None
-    last = min(cfg.train.iters, stop_at or cfg.train.iters)
-    progress = start_progress(run) if run.info.is_main and not quiet else None
-    stop = DeferredInterrupt("Ctrl-C: finishing this iteration, then saving a checkpoint "
-                             "(Ctrl-C again to stop at once, without saving)").install()
-    try:
-        for it in range(run.start + 1, last + 1):
-            train_step(run, it)
-            if it % cfg.train.log_every == 0 or it == cfg.train.iters:
-                log_training(run, it, progress)
-            if run.info.is_main and (it % cfg.train.val_every == 0 or it == cfg.train.iters):
-                validate(run, it)
-            if run.info.is_main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
-                save_checkpoint(run, it)
-            # The one place a Ctrl-C takes effect: iteration ``it`` is complete on every rank (they stop
-            # together), so the checkpoint saved then is exactly ``it`` and a resume replays nothing.
-            stop.check(not dist.all_true(not stop.requested, run.info, run.device))
-    except KeyboardInterrupt:
-        save_on_interrupt(run, forced=stop.forced)
-        raise
-    finally:
-        stop.restore()
-        if progress is not None:
-            progress.stop()
-        run.batches = None  # ends the loader's worker processes
-        if run.log is not None:
-            run.log.close()
-    return finish(run)
+    with run.held:  # the run folder stays locked until the model is exported (or an error ends the run)
+        run.seen = [] if record_indices else None
+        last = min(cfg.train.iters, stop_at or cfg.train.iters)
+        progress = TrainBar(cfg, run.start, run.info.world_size) if run.info.is_main and not quiet else None
+        stop = DeferredInterrupt("Ctrl-C: finishing this iteration, then saving a checkpoint "
+                                 "(Ctrl-C again to stop at once, without saving)").install()
+        try:
+            for it in range(run.start + 1, last + 1):
+                train_step(run, it)
+                if it % cfg.train.log_every == 0 or it == cfg.train.iters:
+                    log_training(run, it, progress)
+                if progress is not None:
+                    progress.step(it)
+                if run.info.is_main and (it % cfg.train.val_every == 0 or it == cfg.train.iters):
+                    validate(run, it)
+                if run.info.is_main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
+                    save_checkpoint(run, it)
+                # The one place a Ctrl-C takes effect: iteration ``it`` is complete on every rank (they stop
+                # together), so the checkpoint saved then is exactly ``it`` and a resume replays nothing.
+                stop.check(not dist.all_true(not stop.requested, run.info, run.device))
+        except KeyboardInterrupt:
+            save_on_interrupt(run, forced=stop.forced)
+            raise
+        finally:
+            stop.restore()
+            if progress is not None:
+                progress.stop()
+            run.batches = None  # ends the loader's worker processes
+            if run.log is not None:
+                run.log.close()
+        return finish(run)
 
 
 def setup(cfg: Config, store_path: str | Path) -> Run:
@@ -127,6 +134,13 @@ def setup(cfg: Config, store_path: str | Path) -> Run:
     store = open_training_store(store_path)
     check_store(store, cfg.data.gt_size, cfg.data.workers, info.world_size)
     run_dir = Path(cfg.train.out or f"runs/{cfg.preset or cfg.model.arch}")
+    with lock_run_folder(run_dir, info, device) as held:  # an error before the end unlocks it
+        return setup_locked(cfg, store, store_path, run_dir, info, device, held)
+
+
+def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path, info: dist.DistInfo,
+                 device: torch.device, held: ExitStack) -> Run:
+    """The rest of ``setup``, once the run folder is this run's; the run keeps the lock."""
     resume_from = ckpt.resolve_resume(cfg.train.resume, run_dir)
     if resume_from is None and ckpt.latest(run_dir / "checkpoints") is not None:
         raise TrainError(f"{run_dir} already holds checkpoints of a run: continue it (leave out --resume "
@@ -141,10 +155,13 @@ def setup(cfg: Config, store_path: str | Path) -> Run:
     run = Run(cfg=cfg, info=info, device=device, run_dir=run_dir, nets=nets,
               losses=build_losses(cfg, device, rngs["noise"]), rngs=rngs, amp=autocast(cfg, device),
               scale=int(store.scale), recipe=store.index.get("recipe") or {},
-              samples_per_epoch=len(store.train_indices))
+              samples_per_epoch=len(store.train_indices), identity=run_identity(store, cfg),
+              held=held.pop_all())
     if resume_from is not None:
-        resume(run, resume_from)
+        resume(run, resume_from, store_path)
     if info.is_main:
+        for message in split_warnings(store, cfg.data.val_max):
+            warn(message)
         run.log = open_run_folder(run)
         run.valset = load_valset(store, cfg.data.val_max)
     spec = StreamSpec(str(store_path), tuple(int(i) for i in store.train_indices),
@@ -158,14 +175,15 @@ def setup(cfg: Config, store_path: str | Path) -> Run:
     return run
 
 
-def resume(run: Run, path: Path) -> None:
+def resume(run: Run, path: Path, store_path: str | Path) -> None:
     """Load a checkpoint into the run: weights, optimizers, scalers, every RNG, the counters."""
     state = ckpt.load(path)
     ckpt.check_same_model(state, to_dict(run.cfg)["model"], run.cfg.train.stage, path)
+    check_same_data(state, run.identity, path, store_path)
     run.nets.load_state_dict(state)
     ckpt.set_rng_state(state["rng"], run.rngs)
     run.start = run.iteration = run.saved_at = int(state["iteration"])
-    run.best_psnr, run.best_iter = state.get("best_psnr"), state.get("best_iter")
+    run.best_psnr, run.best_iter = comparable_best(state, run.identity)
     then = state["data"]
     if (then["workers"], then["world_size"]) != (run.cfg.data.workers, run.info.world_size):
         warn(f"resuming with {run.cfg.data.workers} workers x {run.info.world_size} processes instead of "
@@ -313,9 +331,7 @@ def log_training(run: Run, it: int, progress: Any) -> None:
     if run.log is not None:
         run.log.write(record)
     if progress is not None:
-        text = " ".join(f"{k} {v / n:.4g}" for k, v in run.sums.items())
-        progress.update(progress.task_ids[0], completed=it,
-                        info=f"{rate:.1f} samples/s  {text}  stall {stall:.0%}")
+        progress.note(" ".join(f"{k} {v / n:.4g}" for k, v in run.sums.items()) + f"  stall {stall:.0%}")
     run.sums, run.wait, run.busy = {}, 0.0, 0.0
 
 
@@ -331,7 +347,7 @@ def validate(run: Run, it: int) -> None:
     if run.best_psnr is None or psnr > run.best_psnr:
         run.best_psnr, run.best_iter = psnr, it
         ckpt.save(run.run_dir / "checkpoints" / ckpt.BEST_NAME,
-                  {"iteration": it, "psnr": psnr, **run.nets.state_dict()})
+                  {"iteration": it, "psnr": psnr, "identity": run.identity, **run.nets.state_dict()})
 
 
 def save_checkpoint(run: Run, it: int) -> None:
@@ -340,7 +356,7 @@ def save_checkpoint(run: Run, it: int) -> None:
                 "world_size": run.info.world_size}
     payload = {"iteration": it, **run.nets.state_dict(), "rng": ckpt.rng_state(run.rngs),
                "config": to_dict(run.cfg), "data": position, "best_psnr": run.best_psnr,
-               "best_iter": run.best_iter}
+               "best_iter": run.best_iter, "identity": run.identity}
     ckpt.save_iteration(run.run_dir / "checkpoints", it, payload, run.cfg.train.keep_last)
     run.saved_at = it
 
@@ -379,15 +395,3 @@ def finish(run: Run) -> RunResult:
         plot_metrics(run.run_dir / METRICS_LOG, run.run_dir / "plot.png")
     dist.teardown(run.info)
     return result
-
-
-def start_progress(run: Run) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console)
-    progress.add_task(f"{run.cfg.train.stage} {run.cfg.model.arch}", total=run.cfg.train.iters,
-                      completed=run.start, info="")
-    progress.start()
-    return progress
-

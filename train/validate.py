@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from srkit.core.images import hwc, write_png
 from srkit.train.metrics import bicubic_upscale, psnr_ssim_y, round_to_uint8
+
+MIN_VALIDATION = 8  # fewer validation pairs give a PSNR that moves with the pick of tiles
 
 
 @dataclass
@@ -75,12 +78,49 @@ def score_on_valset(model: nn.Module, valset: ValSet,
     return float(p), float(s), outputs
 
 
+def split_warnings(store, val_max: int) -> list[str]:
+    """What makes the validation PSNR of this store weak: shared pages, too few pairs, none at all."""
+    from srkit.shards.split import shared_pages
+
+    split = store.index.get("split") or {}
+    used = len(store.val_indices) if not val_max else min(val_max, len(store.val_indices))
+    if used == 0:
+        return [f"{store.path} has no validation samples (packed with --val-fraction 0): no validation "
+                "PSNR will be measured; repack with a --val-fraction to measure one"]
+    warnings = []
+    shared = shared_pages(store.keys, split)
+    if shared:
+        why = f" ({split['why']})" if split.get("why") else ""
+        warnings.append(f"validation tiles come from {shared} page(s) that training sees too: the store's "
+                        f"split is by single tiles{why}, so validation PSNR is optimistic")
+    if used < MIN_VALIDATION:
+        warnings.append(f"validation measures {used} sample(s) only (fewer than {MIN_VALIDATION}): its PSNR "
+                        "is noisy; pack with a larger --val-fraction")
+    return warnings
+
+
+LABEL_H = 18
+
+
+def _label(width: int, text: str) -> np.ndarray:
+    strip = np.full((LABEL_H, width), 255, np.uint8)
+    cv2.putText(strip, text[: max(1, width // 7)], (3, LABEL_H - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1,
+                cv2.LINE_AA)
+    return strip[:, :, None]
+
+
 def save_grid(path: Path, valset: ValSet, outputs: list[np.ndarray], count: int) -> None:
-    """One row per validation pair: bicubic | model | ground truth."""
+    """One row per validation pair: bicubic | model | ground truth, each labelled (with its PSNR)."""
     rows = []
     for base, out, hr in list(zip(valset.baselines, outputs, valset.hrs, strict=True))[:count]:
-        row = np.concatenate([hwc(base), hwc(out), hwc(hr)], axis=1)
-        rows.append(row)
+        panels = []
+        for name, img in (("bicubic", base), ("model", out), ("HR", hr)):
+            if img is not hr:
+                name += f" {psnr_ssim_y(img, hr, crop_border=valset.border)[0]:.2f} dB"
+            img = hwc(img)
+            label = np.repeat(_label(img.shape[1], name), img.shape[2], axis=2)
+            panels.append(np.concatenate([label, img], axis=0))
+        rows.append(np.concatenate(panels, axis=1))
     if not rows:
         return
     width = max(r.shape[1] for r in rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(name="sr-train", add_completion=False, pretty_exceptions_enable=False,
-                  help="Train super-resolution models on packed stores.", rich_markup_mode=None)
+                  help="Train super-resolution models on packed stores.", rich_markup_mode="rich")
 
 
 def _register_all() -> None:
