@@ -12,6 +12,7 @@ from srkit.core.console import (
     EXIT_FAILED,
     EXIT_SKIPPED,
     StageError,
+    UsageError,
     console,
     friendly_errors,
     make_progress,
@@ -55,6 +56,14 @@ def _print_missing(missing: dict[str, list[str]]) -> int:
     return total
 
 
+def _refuse_basicsr_layout(store: Path) -> None:
+    """verify and inspect read our layout; a BasicSR-layout folder is named as such (exit 2)."""
+    from srkit.shards.store_folder import layout_of, missing_index_problem
+
+    if layout_of(store) == "basicsr":
+        raise UsageError(missing_index_problem(store))
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the `sr-data` app."""
 
@@ -63,7 +72,12 @@ def register(app: typer.Typer) -> None:
         "index.json written last. Run it in the working folder after `sr-data tile` and `sr-data degrade`: "
         "the defaults find tiles/ and the single lr/RECIPE/ set. An interrupted pack resumes when rerun; "
         "a store without index.json is never used. --layout basicsr writes hr.lmdb + lr.lmdb for "
-        "BasicSR / traiNNer-redux / neosr.\n\n" + EXIT_CODES_HELP))
+        "BasicSR / traiNNer-redux / neosr.\n\n"
+        "A rerun with the same inputs resumes or does nothing; a store made from other inputs (recipe, "
+        "tiles, codec, layout, ...) is never replaced unless --overwrite is given. A store holds one "
+        "channel count: tiles of gray and colour pages are refused unless --channels 1|3 says how to "
+        "convert them. The train/validation split is by whole pages when the pages allow it; the "
+        "summary says when it is not, and why.\n\n" + EXIT_CODES_HELP))
     @friendly_errors
     def pack(
         fmt: StoreFormat = typer.Argument(..., metavar="lmdb|hdf5", help="Store format."),
@@ -79,7 +93,13 @@ def register(app: typer.Typer) -> None:
         layout: Layout = typer.Option(Layout.ours, "--layout", help="ours, or basicsr (hr.lmdb + lr.lmdb)."),
         hdf5_compression: Compression = typer.Option(Compression.none, "--hdf5-compression",
                                                      help="HDF5 chunk compression."),
-        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Reader/decoder threads."),
+        jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Parallel workers; 0 = all cores (threads "
+                                 "here: reading and decoding release the GIL)."),
+        channels: int = typer.Option(None, "--channels", help="1 or 3: convert tiles of the other channel "
+                                     "count (colour to BT.601 luma, or gray to RGB); recorded in the index. "
+                                     "\\[default: refuse a mix]", show_default=False),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a store in --out made from other "
+                                       "inputs (without it, such a store is kept and the pack refused)."),
     ) -> None:
         from srkit.shards.inputs import find_lr_dir
         from srkit.shards.pack import pack_store
@@ -98,7 +118,8 @@ def register(app: typer.Typer) -> None:
             summary = pack_store(hr, lr_dir, out, fmt=fmt.value, codec=codec.value, shard_size=shard_size,
                                  val_fraction=val_fraction, layout=layout.value,
                                  hdf5_compression=None if hdf5_compression is Compression.none
-                                 else hdf5_compression.value, jobs=jobs, on_progress=on_progress)
+                                 else hdf5_compression.value, jobs=jobs, channels=channels,
+                                 overwrite=overwrite, on_progress=on_progress)
         skipped = _print_missing(summary["missing"])
         if summary.get("shards_written") == 0 and summary.get("layout") != "basicsr":
             console.print(f"{out} is already up to date ({summary['samples']:,} samples)")
@@ -108,9 +129,16 @@ def register(app: typer.Typer) -> None:
                 f"({summary.get('shards_reused', 0)} kept from an earlier run): "
                 f"{summary['file_bytes'] / 1e6:,.1f} MB on disk, {summary['seconds']:.1f} s, "
                 f"{summary['mb_per_s']:,.1f} MB/s, {summary['tiles_per_s']:,.0f} pairs/s")
+        if summary.get("channels_converted"):
+            done = summary["channels_converted"]
+            console.print(f"--channels {done['to']}: converted "
+                          + ", ".join(f"{n:,} pair(s) of {c} channel(s)" for c, n in done["from"].items()))
         if "train" in summary:
-            console.print(f"split: train {summary['train']:,} / val {summary['val']:,} "
-                          f"(by {summary['split_method']})")
+            by = "whole pages" if summary["split_method"] == "page" else "single tiles"
+            console.print(f"split: train {summary['train']:,} / val {summary['val']:,} (by {by})")
+            if summary.get("split_why"):
+                console.print(f"[yellow]note:[/yellow] validation tiles come from pages training sees too, "
+                              f"so validation PSNR is optimistic: {summary['split_why']}", soft_wrap=True)
         console.print(f"next: {summary['next']}")
         if skipped:
             raise typer.Exit(EXIT_SKIPPED)
@@ -124,6 +152,7 @@ def register(app: typer.Typer) -> None:
 
         from srkit.shards.verify import verify_store
 
+        _refuse_basicsr_layout(store)
         with make_progress("records") as progress:
             task = progress.add_task("verifying", total=None)
             report = verify_store(store, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
@@ -154,6 +183,7 @@ def register(app: typer.Typer) -> None:
         from srkit.shards.reader import StoreError, open_store
         from srkit.shards.sheet import summary_rows, write_sheet
 
+        _refuse_basicsr_layout(store)
         try:
             opened = open_store(store)
         except StoreError as err:

@@ -12,10 +12,20 @@ onto a re-packed store (other data, other validation set) is refused instead of 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from srkit.core.console import UsageError
 from srkit.core.manifest import canonical_json
+from srkit.core.workspace import STORE_INDEX
+from srkit.shards.store_folder import clear_store, layout_of
+
+# The BasicSR layout has no index.json: what it was made from is in this hidden file (its readers
+# open hr.lmdb and lr.lmdb only).
+BASICSR_RECORD = ".srkit-pack.json"
+LAYOUTS = {"ours": "native (index.json + shards)", "basicsr": "BasicSR (hr.lmdb + lr.lmdb)"}
 
 # How each field of an identity is named when it differs (and in what order they are listed).
 FIELD_NAMES = {
@@ -79,6 +89,42 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def recorded(out: Path) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """(layout, ``made_from`` record, ``inputs_digest``) of the store in ``out``, as far as it says."""
+    layout = layout_of(out)
+    path = out / (BASICSR_RECORD if layout == "basicsr" else STORE_INDEX)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return layout, None, None
+    if not isinstance(data, dict):
+        return layout, None, None
+    return layout, data.get("made_from") if layout == "ours" else data, data.get("inputs_digest")
+
+
+def check_replace(out: Path, identity: dict[str, Any], inputs_digest: str | None, overwrite: bool) -> None:
+    """Refuse to write over a store in ``out`` made from other inputs (UsageError naming what differs,
+    and ``--overwrite``); with ``overwrite``, clear a store of the other layout out of the way."""
+    layout, made_from, digest = recorded(out)
+    if layout is None:
+        return
+    finished = layout == "basicsr" or (out / STORE_INDEX).is_file()
+    same = (digest is not None and digest == inputs_digest) or made_from == identity
+    if layout == identity["layout"] and (same or not finished):
+        return  # the same inputs (resume, or nothing to do), or an unfinished pack to finish or redo
+    if not overwrite:
+        if layout != identity["layout"]:
+            what = f"it has the {LAYOUTS[layout]} layout, this pack writes the {LAYOUTS[identity['layout']]}"
+        elif made_from is not None:
+            what = "; ".join(differences(made_from, identity)) or "other inputs"
+        else:
+            what = f"a {layout} layout store whose record does not say what it was made from"
+        raise UsageError(f"{out} holds a store made from other inputs ({what}): pass --overwrite to "
+                         "replace it, or --out NEW to keep it")
+    if layout != identity["layout"]:
+        clear_store(out)
+
+
 def store_identity(index: dict[str, Any]) -> dict[str, Any]:
     """What identifies a finished store's data for training: its inputs (``inputs_digest`` of a pack,
     else its keys, shard and lineage digests), recipe, scale, channels, count and validation split."""
@@ -101,4 +147,5 @@ def store_identity(index: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["pack_identity", "differences", "store_identity"]
+__all__ = ["BASICSR_RECORD", "check_replace", "differences", "pack_identity", "recorded",
+           "store_identity"]

@@ -37,11 +37,16 @@ class Sample:
     lr_sha256: str
     hr_file_bytes: int
     lr_file_bytes: int
+    convert: int | None = None  # the channel count the pack converts this pair to (``--channels``)
+
+    def stored_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The shape of ``hr_shape`` or ``lr_shape`` as the store holds it (after ``convert``)."""
+        return (shape[0], shape[1], self.convert) if self.convert else shape
 
     def payload_bytes(self, codec: str) -> int:
-        if codec == "png":
+        if codec == "png":  # an estimate for a converted pair (its PNGs are encoded again)
             return self.hr_file_bytes + self.lr_file_bytes
-        return raw_size(self.hr_shape) + raw_size(self.lr_shape)
+        return raw_size(self.stored_shape(self.hr_shape)) + raw_size(self.stored_shape(self.lr_shape))
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Inputs:
     recipe: dict[str, Any] | None
     lineage: list[dict[str, Any]]
     missing: dict[str, list[str]]
+    converted: dict[str, Any] | None = None  # {"to": 3, "from": {"1": N}} when --channels converted pairs
 
 
 def find_lr_dir(workspace: Path) -> Path:
@@ -83,8 +89,13 @@ def _file_size(path: str) -> int | None:
         return None
 
 
-def collect_inputs(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -> Inputs:
-    """The samples present in both HR and LR (with their LR record), and what is missing on each side."""
+def collect_inputs(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike,
+                   channels: int | None = None) -> Inputs:
+    """The samples present in both HR and LR (with their LR record), and what is missing on each side.
+
+    Tiles of one channel count make one store; ``channels`` (1 or 3) converts the others (gray to RGB,
+    or colour to BT.601 luma) instead of refusing a mix.
+    """
     hr_dir, lr_dir = Path(hr_dir), Path(lr_dir)
     if not hr_dir.is_dir():
         raise UsageError(f"HR tiles folder {hr_dir} not found: run `sr-data tile PAGES/` first, or pass --hr")
@@ -153,11 +164,18 @@ def collect_inputs(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -> Inpu
     for s in samples:
         if (s.lr_shape[0] * scale, s.lr_shape[1] * scale, s.lr_shape[2]) != s.hr_shape:
             raise UsageError(f"{deg_path}: {s.key}: LR {s.lr_shape} x {scale} != HR {s.hr_shape}")
-    channels = sorted({s.hr_shape[2] for s in samples})
-    if len(channels) > 1:
-        counts = {c: sum(1 for s in samples if s.hr_shape[2] == c) for c in channels}
-        raise UsageError(f"tiles mix channel counts {counts}: a store holds one; tile gray and color pages "
-                         "into separate folders (or tile with one color mode) and pack them separately")
+    found = sorted({s.hr_shape[2] for s in samples})
+    counts = {c: sum(1 for s in samples if s.hr_shape[2] == c) for c in found}
+    converted = None
+    if channels is None and len(found) > 1:
+        raise UsageError(f"tiles mix channel counts {counts} (1 = gray, 3 = colour): a store holds one. "
+                         "Pass --channels 1 (colour tiles to luma) or --channels 3 (gray tiles to RGB), or "
+                         "tile gray and colour pages into separate folders and pack them separately")
+    if channels is not None and any(c != channels for c in found):
+        for s in samples:
+            if s.hr_shape[2] != channels:
+                s.convert = channels
+        converted = {"to": channels, "from": {str(c): n for c, n in counts.items() if c != channels}}
     recipe = None
     if run or samples:
         first = degradations[samples[0].key] if samples else {}
@@ -165,7 +183,7 @@ def collect_inputs(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -> Inpu
                   "hash": run.get("recipe_hash", first.get("recipe_hash"))}
         if "nominal_scale" in run:
             recipe["nominal_scale"] = run["nominal_scale"]
-    return Inputs(hr_dir, lr_dir, samples, scale, recipe, lineage, missing)
+    return Inputs(hr_dir, lr_dir, samples, scale, recipe, lineage, missing, converted)
 
 
 def read_input(path: str, expected_sha256: str, check_hash: bool = True) -> bytes:

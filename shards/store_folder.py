@@ -55,6 +55,16 @@ def layout_of(out: Path) -> str | None:
     return None
 
 
+def clear_store(out: Path) -> None:
+    """Delete what a store of either layout holds in ``out`` (``--overwrite`` of another layout), and
+    nothing else: the index first, so a crash in between leaves an unfinished store, never a mixed one."""
+    (out / STORE_INDEX).unlink(missing_ok=True)
+    for path in sorted(out.iterdir()):
+        if path.name in STORE_FILES or path.name in ("hr.lmdb", "lr.lmdb", ".srkit-pack.json") \
+                or path.name.startswith(("shard-", ".shard-")):
+            remove_path(path)
+
+
 def missing_index_problem(out: Path) -> str:
     """Why a folder without index.json is not a store to read, and what to run instead."""
     if layout_of(out) == "basicsr":
@@ -145,5 +155,5 @@ def write_index(out: Path, *, backend: str, codec: str, scale: int, shards: list
     return index
 
 
-__all__ = ["layout_of", "missing_index_problem", "prepare_out", "remove_extra_shards", "remove_path",
-           "write_index"]
+__all__ = ["clear_store", "layout_of", "missing_index_problem", "prepare_out", "remove_extra_shards",
+           "remove_path", "write_index"]
