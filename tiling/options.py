@@ -29,6 +29,7 @@ class TileOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     jobs: int | None = None  # None or 0: all cores
     backend: str = "loky"
+    prune: bool = False  # drop the pages of the folder that are not among this run's sources
 
     @property
     def grid_step(self) -> int:

@@ -37,6 +37,12 @@ records of a page appended once its tiles are on disk, its page record last; rew
 the end), ``errors.jsonl`` (one line per file that could not be used), ``run.json`` (the options;
 a rerun with other options is refused). A rerun skips complete pages and finishes the rest; the
 final files are byte-identical whatever the interruptions or the number of workers.
+
+Pages already in the folder that are not among this run's sources (a page removed from the source
+folder, or another folder tiled into the same ``out_dir``) keep their tiles and are reported;
+``prune`` drops them, manifest first (atomically), then their files. The summary also names what
+the next stages should know: gray and colour pages side by side (a store holds one channel count),
+files with several frames (the first is tiled) and colour profiles converted to sRGB.
 """
 
 from __future__ import annotations
@@ -82,12 +88,24 @@ class TileSummary:
     pages_resumed: int = 0  # complete before this run
     pages_read: int = 0  # tiled in this run
     pages_complete: int = 0  # in the finished manifest
-    tiles_written: int = 0  # in this run
+    tiles_written: int = 0  # files written in this run (duplicates across pages are removed at the end)
     tiles_kept: int = 0  # in the finished manifest
+    tiles_kept_now: int = 0  # ... of the pages tiled in this run
     candidates: int = 0  # in the finished manifest
     rejected: dict[str, int] = field(default_factory=dict)  # by reason, finished manifest
     skipped: list[FileError] = field(default_factory=list)  # files not tiled, with the reason
+    stale_pages: list[str] = field(default_factory=list)  # sources of pages kept though not among the inputs
+    stale_tiles: int = 0  # their kept tiles
+    pruned_pages: list[str] = field(default_factory=list)  # ... or dropped with --prune
+    colour_pages: list[str] = field(default_factory=list)  # sources of 3-channel pages ...
+    gray_pages: int = 0  # ... and the count of 1-channel ones, in the finished manifest
+    first_frame_only: list[str] = field(default_factory=list)  # "source (N frames)"
+    profiles_converted: list[str] = field(default_factory=list)  # "source: what was done"
     seconds: float = 0.0
+
+    @property
+    def mixed_channels(self) -> bool:
+        return bool(self.colour_pages) and self.gray_pages > 0
 
     @property
     def exit_ok(self) -> bool:
@@ -150,6 +168,9 @@ def tile_pages(
         sources, unusable = find_sources(list(inputs), exclude=[out])
     except FileNotFoundError as err:
         raise UsageError(f"{err}; check the path (names starting with '-' need ./ or --)") from None
+    if not sources and not unusable:
+        raise UsageError(f"no files found in {', '.join(map(str, inputs))}: name page files or folders "
+                         "holding PNG, JPEG, WebP, TIFF or BMP pages")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder; name a folder for the tiles")
     out.mkdir(parents=True, exist_ok=True)
@@ -167,6 +188,7 @@ def tile_pages(
         if on_start:
             on_start(len(todo), summary.pages_resumed)
         (out / ERRORS_LOG).write_bytes(b"")  # this run's errors only: unreadable files are retried
+        read_now: set[str] = set()
         with JsonlAppender(out / TILES_MANIFEST) as log, JsonlAppender(out / ERRORS_LOG) as err_log:
             for err in errors:
                 err_log.write(err.record())
@@ -180,19 +202,31 @@ def tile_pages(
                     for rec in result["tiles"]:
                         log.write(rec)
                     log.write(result["page"])  # last: the page is complete only once this is written
+                    read_now.add(result["page"]["page"])
                     summary.pages_read += 1
                     summary.tiles_written += result["written"]
                 if on_progress:
                     on_progress(n, len(tasks), summary.tiles_written)
-        finish(out, errors, summary, {s.page: s.path for s in sources})
+        finish(out, errors, summary, {s.page: s.path for s in sources}, prune=opts.prune, read_now=read_now)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict[str, str]) -> None:
-    """Settle duplicates across pages, rewrite the manifests sorted, remove unkept tile files."""
+def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict[str, str],
+           prune: bool = False, read_now: set[str] = frozenset()) -> None:
+    """Settle duplicates across pages, rewrite the manifests sorted, remove unkept tile files; report
+    (or with ``prune`` drop) the pages that are not among the sources ``paths``."""
     tiles, pages = _latest_records(out)
     tiles = {k: r for k, r in tiles.items() if r["page"] in pages}  # drop tiles of unfinished pages
+    stale = sorted((p for p in pages if p not in paths), key=lambda p: pages[p].get("source", p))
+    stale_sources = [pages[p].get("source", p) for p in stale]
+    if prune:
+        summary.pruned_pages = stale_sources
+        pages = {p: r for p, r in pages.items() if p not in stale}
+        tiles = {k: r for k, r in tiles.items() if r["page"] in pages}
+    else:
+        summary.stale_pages = stale_sources
+        summary.stale_tiles = sum(1 for r in tiles.values() if r["page"] in stale and r["status"] == "kept")
     groups: dict[str, list[str]] = {}
     for key, rec in tiles.items():
         if rec["status"] == "kept" or rec.get("reason") == "duplicate":
@@ -219,16 +253,24 @@ def finish(out: Path, errors: list[FileError], summary: TileSummary, paths: dict
     _remove_unkept(out, kept_files)
     # Pages skipped for a reason (too small) are listed with the unreadable files.
     for rec in pages.values():
-        if rec.get("status") == "skipped":
+        if rec.get("status") == "skipped" and rec["page"] in paths:
             path = paths.get(rec["page"], rec["source"])
             errors.append(FileError(rec["source"], path, rec.get("reason") or "skipped"))
     errors.sort(key=lambda e: (e.source, e.path))
     write_jsonl_sorted(out / ERRORS_LOG, [e.record() for e in errors],
                        sort_key=lambda r: (r["source"], r["path"]))
     summary.skipped = errors
-    summary.pages_complete = sum(1 for r in pages.values() if r.get("status") == "complete")
+    complete = [r for r in pages.values() if r.get("status") == "complete"]
+    summary.pages_complete = len(complete)
+    summary.colour_pages = sorted(r["source"] for r in complete if r.get("channels") == 3)
+    summary.gray_pages = sum(1 for r in complete if r.get("channels") == 1)
+    summary.first_frame_only = sorted(f"{r['source']} ({r['image']['frames']} frames)" for r in complete
+                                      if (r.get("image") or {}).get("frames", 1) > 1)
+    summary.profiles_converted = sorted(f"{r['source']}: {r['image']['icc']}" for r in complete
+                                        if (r.get("image") or {}).get("icc"))
     summary.candidates = len(tiles)
     summary.tiles_kept = len(kept_files)
+    summary.tiles_kept_now = sum(1 for r in tiles.values() if r["status"] == "kept" and r["page"] in read_now)
     summary.rejected = dict(sorted(Counter(
         r["reason"] for r in tiles.values() if r["status"] != "kept").items()))
 

@@ -3,7 +3,9 @@
 A page's ``source`` is its path relative to the input root: for a folder argument the root is the
 folder's parent (so ``sr-data tile vol1/ vol2/`` gives ``vol1/001.png`` and ``vol2/001.png``, which
 never collide); for a file argument the root is the file's folder (``source`` is its name).
-In folders, only files with an image suffix are taken; hidden entries (``.name``) are skipped.
+In folders, files with an image suffix srkit reads are taken; every other file found (GIF, AVIF,
+HEIC, a text file, ...) is listed as skipped with the reason, so nothing is passed over in silence.
+Hidden entries (``.name``) are not looked at.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from srkit.core.image_profiles import unread_format_problem
 from srkit.core.images import SUPPORTED_SUFFIXES
 from srkit.core.keys import page_key
 
@@ -35,7 +38,8 @@ def _is_image_name(name: str) -> bool:
 
 
 def _walk(folder: Path, exclude: set[tuple[int, int]]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Image files under ``folder`` (sorted), following directory symlinks once each."""
+    """Image files under ``folder`` (sorted), following directory symlinks once each, and the files
+    that are not used, with the reason."""
     files: list[Path] = []
     problems: list[tuple[Path, str]] = []
     seen: set[tuple[int, int]] = set(exclude)
@@ -70,6 +74,7 @@ def _walk(folder: Path, exclude: set[tuple[int, int]]) -> tuple[list[Path], list
                 subdirs.append(path)
                 continue
             if not _is_image_name(entry.name):
+                problems.append((path, unread_format_problem(entry.name)))
                 continue
             if entry.is_symlink() and not os.path.exists(entry.path):
                 problems.append((path, "broken symbolic link"))

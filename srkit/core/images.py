@@ -3,6 +3,12 @@
 Convention used by every stage: an image in memory is a C-contiguous ``uint8`` array of shape
 ``(H, W)`` for one channel (gray) or ``(H, W, 3)`` for RGB (RGB order, never BGR). ``hwc`` gives an
 ``(H, W, C)`` view of either.
+
+What ``read_image`` did to a file is in its ``ImageInfo``: an embedded ICC colour profile is
+converted to sRGB with LittleCMS (Pillow's ImageCms; relative colorimetric), so an Adobe RGB scan
+reads as the colours it shows; a file with several frames (animated PNG / WebP, multi-page TIFF)
+gives its first frame and says how many it has. Samples that do not fit 8 or 16 bits (32-bit
+integers past 65535, floating point) are refused with that reason, never clipped.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from srkit.core.files import atomic_write_bytes
+from srkit.core.image_profiles import READ_FORMATS_TEXT, UnsupportedImage, profile_to_srgb, tiff_problem
 
 # Well above a 4800 x 6800 page (32.6 Mpx) and far below what exhausts memory (a 400 Mpx RGB page
 # needs 1.2 GB decoded).
 DEFAULT_MAX_PIXELS = 400_000_000
 SUPPORTED_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "TIFF", "BMP"}
-SUPPORTED_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp"}
+SUPPORTED_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp"}
 # A page is gray in content when, at all but GRAY_OUTLIER_FRACTION of its pixels, the channels
 # differ by at most GRAY_TOLERANCE levels (JPEG chroma noise on a gray scan stays within it).
 GRAY_TOLERANCE = 6
@@ -57,9 +64,11 @@ class ImageInfo:
     alpha_composited: bool = False
     exif_transposed: bool = False
     converted: list[str] = field(default_factory=list)
+    frames: int = 1  # frames in the file; only the first is read
+    icc: str | None = None  # what was done with an embedded colour profile, when there was one to convert
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": self.format,
             "mode": self.mode,
             "bit_depth": self.bit_depth,
@@ -67,6 +76,11 @@ class ImageInfo:
             "exif_transposed": self.exif_transposed,
             "converted": list(self.converted),
         }
+        if self.frames > 1:  # only when there is something to say, so plain files keep their record
+            out["frames"] = self.frames
+        if self.icc:
+            out["icc"] = self.icc
+        return out
 
 
 def hwc(img: np.ndarray) -> np.ndarray:
@@ -192,13 +206,14 @@ def read_image(
             warnings.simplefilter("ignore")
             im = Image.open(path)
     except UnidentifiedImageError:
-        raise ImageError(path, "not an image, or not a format we read (PNG, JPEG, WebP, TIFF, BMP)") from None
+        raise ImageError(path, tiff_problem(path) or "not an image, or not a format we read "
+                         f"({READ_FORMATS_TEXT})") from None
     except (OSError, SyntaxError, ValueError, struct.error) as err:
         raise ImageError(path, f"cannot open image: {err}") from None
 
     with im:
         if im.format not in SUPPORTED_FORMATS:
-            raise ImageError(path, f"format {im.format} is not supported (PNG, JPEG, WebP, TIFF, BMP)")
+            raise ImageError(path, f"format {im.format} is not supported ({READ_FORMATS_TEXT})")
         width, height = im.size
         if width * height > max_pixels:
             raise ImageError(
@@ -208,17 +223,23 @@ def read_image(
             )
         if width == 0 or height == 0:
             raise ImageError(path, "image has zero width or height")
-        info = ImageInfo(format=str(im.format), mode=im.mode, width=width, height=height)
+        info = ImageInfo(format=str(im.format), mode=im.mode, width=width, height=height,
+                         frames=int(getattr(im, "n_frames", 1) or 1))
+        icc = im.info.get("icc_profile")
         bit_depth = _png_bit_depth(head) if im.format == "PNG" else 8
         try:
             if im.format == "PNG" and bit_depth == 16 and im.mode not in ("I", "I;16", "I;16B", "I;16L"):
                 arr = _read_png16_color(path, im, info)
                 info.bit_depth = 16
             else:
-                arr, maxval = _decode_with_pillow(im, info)
+                arr, maxval = _decode_with_pillow(im, info, icc)
                 arr = _to_uint8(arr, maxval)
+            if icc and info.icc is None:
+                arr = _to_srgb(arr, icc, info)
         except ImageError:
             raise
+        except UnsupportedImage as err:
+            raise ImageError(path, str(err)) from None
         except (OSError, SyntaxError, ValueError, struct.error, MemoryError) as err:
             msg = str(err) or type(err).__name__
             if "truncated" in msg:
@@ -228,7 +249,7 @@ def read_image(
     return apply_color(arr, color), info
 
 
-def _decode_with_pillow(im: Image.Image, info: ImageInfo) -> tuple[np.ndarray, int]:
+def _decode_with_pillow(im: Image.Image, info: ImageInfo, icc: bytes | None = None) -> tuple[np.ndarray, int]:
     orientation = _orientation(im)
     if orientation not in (0, 1):
         with warnings.catch_warnings():
@@ -245,10 +266,15 @@ def _decode_with_pillow(im: Image.Image, info: ImageInfo) -> tuple[np.ndarray, i
         return np.asarray(im).astype(np.uint16), 65535
     if mode == "I":
         arr = np.asarray(im)
+        low, high = int(arr.min()), int(arr.max())
+        if low < 0 or high > 65535:
+            raise UnsupportedImage(f"32-bit integer samples from {low} to {high}, beyond 16 bits: srkit "
+                                   "reads 8- and 16-bit images; convert it to 16 bits as you mean it")
         info.bit_depth = 16
-        return np.clip(arr, 0, 65535).astype(np.uint16), 65535
+        return arr.astype(np.uint16), 65535
     if mode == "F":
-        raise ValueError("floating-point images (mode F) are not supported")
+        raise UnsupportedImage("32-bit floating-point samples: srkit reads 8- and 16-bit integer images; "
+                               "convert it to 16 bits")
     if mode == "P":
         has_alpha = "transparency" in im.info or im.palette is not None and im.palette.mode == "RGBA"
         im = im.convert("RGBA" if has_alpha else "RGB")
@@ -265,11 +291,25 @@ def _decode_with_pillow(im: Image.Image, info: ImageInfo) -> tuple[np.ndarray, i
         return np.asarray(im), 255
     if mode == "RGB":
         return np.asarray(im), 255
+    if mode == "CMYK" and icc:
+        converted, info.icc = profile_to_srgb(im, icc, "CMYK")
+        if converted is not None:
+            info.converted.append("CMYK->RGB")
+            return converted, 255
     if mode == "CMYK":
         info.converted.append("CMYK->RGB")
     else:
         info.converted.append(f"{mode}->RGB")
     return np.asarray(im.convert("RGB")), 255
+
+
+def _to_srgb(arr: np.ndarray, icc: bytes, info: ImageInfo) -> np.ndarray:
+    """A decoded gray or RGB array converted from its embedded profile to sRGB (gray stays gray)."""
+    mode = "L" if arr.ndim == 2 else "RGB"
+    out, info.icc = profile_to_srgb(Image.fromarray(arr, mode), icc, mode)
+    if out is None:
+        return arr
+    return to_gray(out) if mode == "L" else np.ascontiguousarray(out)
 
 
 def _orientation(im: Image.Image) -> int:

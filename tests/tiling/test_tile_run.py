@@ -97,7 +97,7 @@ def test_bad_inputs_are_listed_and_the_run_goes_on(tmp_path, make_page, save_ima
     (root / "text.png").write_text("this is not an image\n")
     save_image(root / "bomb.png", make_page(400, 400, seed=6))
     save_image(root / "tiny.png", make_page(40, 40, seed=7))
-    (root / "notes.txt").write_text("ignored: not an image name")
+    (root / "notes.txt").write_text("not an image name: listed as found and not used")
     # A header claiming 100,000 x 100,000 pixels in a few bytes: refused before any decoding.
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
@@ -106,7 +106,8 @@ def test_bad_inputs_are_listed_and_the_run_goes_on(tmp_path, make_page, save_ima
     summary = tile_pages([root], out, small(max_pixels=300 * 300))
     problems = {Path(e.path).name: e.problem for e in summary.skipped}
     assert set(problems) == {
-        "zero.png", "truncated.jpg", "text.png", "bomb.png", "tiny.png", "huge header.png"}
+        "zero.png", "truncated.jpg", "text.png", "bomb.png", "tiny.png", "huge header.png", "notes.txt"}
+    assert "not an image file (.txt" in problems["notes.txt"]
     assert "10,000,000,000 pixels" in problems["huge header.png"]
     assert "empty" in problems["zero.png"]
     assert "truncated" in problems["truncated.jpg"]

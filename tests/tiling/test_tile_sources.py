@@ -15,7 +15,9 @@ def test_sources_are_relative_to_the_input_root_and_sorted(pages_dir, tmp_path):
     assert names == sorted(names)
     assert "pages/ch1/001.png" in names and "001.png" in names  # a file argument: its own name
     assert not any(".hidden" in n or n.endswith(".txt") for n in names)
-    assert skipped == []
+    # a file found and not used is listed with the reason; a hidden one is not looked at
+    listed = [(k.source, k.problem.split(" (")[0]) for k in skipped]
+    assert listed == [("pages/readme.txt", "not an image file")]
     for s in sources:
         check_key(s.page)
 
