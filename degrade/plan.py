@@ -25,6 +25,9 @@ from srkit.degrade.ops import OPS, Context, to_float, to_uint8
 
 # The plan entry that records a float32 working chain (the engine's, not an op).
 TO_FLOAT_ENTRY = {"op": "to_float32", "at": "dtype"}
+# No step may make the image more than this many times the HR tile's side (a recipe's sizes are bounded
+# relative to the HR size, so a typo like size = [100000, 100000] is an error, not a MemoryError).
+MAX_GROWTH = 16
 
 
 class PlanError(ValueError):
@@ -97,6 +100,7 @@ class _SampleRun:
                                                             scale=self.scale))
             # Apply exactly what the log will hold (JSON floats, lists), so replay cannot differ.
             params = json.loads(canonical_json(params))
+            _check_size(params, self.hr.shape, at)
             start = time.perf_counter()
             img = op.apply(img, params)
             _count_time(self.timings, step.op, start)
@@ -119,6 +123,15 @@ class _SampleRun:
         if label:
             entry["name"] = label
         self.plan.append(entry)
+
+
+def _check_size(params: dict[str, Any], hr_shape: tuple[int, ...], at: str) -> None:
+    """Refuse an output size (``out_h`` / ``out_w``, the resize ops' params) past MAX_GROWTH x the HR."""
+    out_h, out_w = params.get("out_h"), params.get("out_w")
+    if isinstance(out_h, int) and isinstance(out_w, int) \
+            and (out_h > MAX_GROWTH * hr_shape[0] or out_w > MAX_GROWTH * hr_shape[1]):
+        raise PlanError(f"{at}: size {out_w}x{out_h} is more than {MAX_GROWTH} x the HR tile "
+                        f"({hr_shape[1]}x{hr_shape[0]}); a recipe's sizes are bounded relative to the HR")
 
 
 def _weighted_index(rng: np.random.Generator, weights: tuple[float, ...]) -> int:

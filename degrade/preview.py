@@ -21,6 +21,7 @@ from srkit.core.images import read_png, to_rgb, write_png
 from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
 from srkit.degrade.replay import read_run_info, resolve_log
+from srkit.degrade.run import recorded_tiles_dir
 
 CROP = 192
 GAP = 8
@@ -133,9 +134,9 @@ def make_preview(
     log = resolve_log(lr_dir)
     lr_dir = log.parent
     info = read_run_info(lr_dir)
-    tiles = Path(tiles_dir) if tiles_dir is not None else Path(info.get("tiles_dir", ""))
-    if not tiles.is_dir():
-        raise UsageError(f"HR tiles folder {tiles} not found: pass --tiles")
+    tiles = Path(tiles_dir) if tiles_dir is not None else recorded_tiles_dir(lr_dir, info)
+    if tiles is None or not tiles.is_dir():
+        raise UsageError(f"HR tiles folder {tiles or '(run.json names none)'} not found: pass --tiles")
     if n < 1:
         raise UsageError("--n must be at least 1")
     records = sorted((r for r in read_jsonl(log) if isinstance(r.get("key"), str)), key=lambda r: r["key"])

@@ -11,6 +11,11 @@ A recipe file holds ``name``, ``description``, ``scale``, ``seed``, ``steps`` an
 
 Every step may carry ``p`` (probability that it runs at all, default 1) and the notes ``name`` and
 ``comment``. Each sample draws its own *plan* from the steps (see ``plan.py``).
+
+``load_recipe`` (what every command uses) ends with a dry run: the recipe degrades a small synthetic
+tile (gray and RGB, DRY_RUN_SIDE px), so a recipe whose output is not HR / scale, or whose sizes grow
+past ``plan.MAX_GROWTH`` x the HR size, is refused when it is loaded, naming the recipe, instead of
+failing on every tile. ``parse_recipe`` checks the text only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from srkit.core.console import UsageError
 from srkit.core.manifest import canonical_json
 from srkit.core.seeding import sample_rng, sample_seed
 from srkit.degrade.ops import OPS, SpecError
-from srkit.degrade.plan import GroupStep, OpStep, Step, draw_and_apply
+from srkit.degrade.plan import GroupStep, OpStep, PlanError, Step, draw_and_apply
 
 TOP_KEYS = {
     "name": "a short name (also the default output folder lr/NAME/)",
@@ -48,6 +53,8 @@ DTYPES = ("uint8", "float32")
 # Keys every step may carry that are the engine's, not the op's: documentation and the probability.
 STEP_NOTE_KEYS = ("name", "comment")
 MAX_REPEAT = 16
+DRY_RUN_SIDE = 256  # side of the synthetic HR tile of the dry run (rounded up to a multiple of the scale)
+_dry_run_passed: set[str] = set()  # recipe hashes already tried in this process
 
 
 class RecipeError(UsageError):
@@ -185,7 +192,9 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise RecipeError(str(path), "", f"cannot read the file: {err}") from None
-    return parse_recipe(text, str(path))
+    recipe = parse_recipe(text, str(path))
+    dry_run(recipe)
+    return recipe
 
 
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
@@ -238,6 +247,35 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
         data=data,
         hash=recipe_hash(data),
     )
+
+
+def dry_run(recipe: Recipe) -> None:
+    """Degrade a synthetic gray and RGB tile with ``recipe``; RecipeError unless each gives a uint8 LR
+    of HR / scale with the HR's channels."""
+    if recipe.hash in _dry_run_passed:
+        return
+    side = math.ceil(DRY_RUN_SIDE / recipe.nominal_scale) * recipe.nominal_scale
+    rng = np.random.default_rng(0)
+    ramp = np.add.outer(np.arange(side), np.arange(side)) * (255.0 / (2 * side))
+    gray = np.clip(ramp + rng.normal(0, 20, (side, side)), 0, 255).astype(np.uint8)
+    rgb = np.ascontiguousarray(np.stack([gray, gray[::-1], gray[:, ::-1]], axis=2))
+    where = f"recipe {recipe.name!r}, dry run on a {side}x{side} synthetic tile"
+    for hr in (gray, rgb):
+        try:
+            lr, _ = draw_and_apply(recipe.steps, hr, sample_rng(sample_seed(recipe.seed, "dry-run")),
+                                   recipe.nominal_scale, recipe.dtype == "float32")
+        except (PlanError, SpecError, MemoryError) as err:
+            raise RecipeError(recipe.source, "steps", f"{where}: {err}") from None
+        except Exception as err:  # noqa: BLE001 - any failure of the recipe on a plain tile is the recipe's
+            raise RecipeError(recipe.source, "steps", f"{where}: {type(err).__name__}: {err}") from None
+        want = recipe.lr_shape(hr.shape)
+        if lr.shape != want:
+            rule = "the HR size (lr_size = \"hr\")" if recipe.scale == 1 else f"HR / {recipe.scale}"
+            raise RecipeError(recipe.source, "steps", f"{where}: its output is {lr.shape[1]}x{lr.shape[0]}"
+                              f"{'' if lr.ndim == 2 else f'x{lr.shape[2]}'}, not {rule} = {want[1]}x{want[0]}"
+                              f"{'' if len(want) == 2 else f'x{want[2]}'}: the last resize must reach it "
+                              '(e.g. { op = "resize", to = "final" })')
+    _dry_run_passed.add(recipe.hash)
 
 
 def _check_plain(value: Any, source: str, path: str) -> None:

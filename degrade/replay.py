@@ -25,7 +25,7 @@ from srkit.core.parallel import parallel_map
 from srkit.core.versions import library_versions
 from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
 from srkit.degrade.plan import apply_plan
-from srkit.degrade.run import logged_shape
+from srkit.degrade.run import logged_shape, recorded_tiles_dir
 
 IDENTICAL = "identical"
 
@@ -88,10 +88,10 @@ def replay_log(
     log_path = resolve_log(log)
     info = read_run_info(log_path.parent)
     if tiles_dir is None:
-        if "tiles_dir" not in info:
+        tiles_dir = recorded_tiles_dir(log_path.parent, info)
+        if tiles_dir is None:
             raise UsageError(f"{log_path.parent / RUN_RECORD} does not say where the HR tiles are: "
                              "pass --tiles")
-        tiles_dir = info["tiles_dir"]
     tiles = Path(tiles_dir)
     if not tiles.is_dir():
         raise UsageError(f"HR tiles folder {tiles} not found: pass --tiles")

@@ -1,8 +1,10 @@
 """Degrade a tiles folder with a recipe: LR PNGs + one log record per sample, resumable and parallel.
 
 Output folder ``lr/NAME/``:
-- ``run.json``, written first: the recipe (name, content hash, text), seed, scale, tiles folder.
-  A rerun into a folder made with another recipe hash or seed is refused.
+- ``run.json``, written first: the recipe (name, content hash, text), seed, scale, and the tiles
+  folder, relative to ``lr/NAME/`` (``tiles_dir``, so a moved workspace still finds it) and absolute
+  (``tiles_dir_absolute``, the fallback; see ``recorded_tiles_dir``). A rerun into a folder made with
+  another recipe hash or seed is refused.
 - ``{key}.png``: the LR tile, written atomically; then its record is appended to
 - ``degradations.jsonl``: the sample's plan and hashes; rewritten sorted by key at the end, so the
   finished file is byte-identical for any job count and interruption history.
@@ -62,6 +64,18 @@ class DegradeSummary:
 def logged_shape(img_shape: tuple[int, ...]) -> list[int]:
     """The ``[h, w, c]`` list a log record holds for an image shape, gray counting as one channel."""
     return [int(img_shape[0]), int(img_shape[1]), 1 if len(img_shape) == 2 else int(img_shape[2])]
+
+
+def recorded_tiles_dir(lr_dir: str | os.PathLike, info: dict[str, Any]) -> Path | None:
+    """The tiles folder ``run.json`` (``info``) of ``lr_dir`` names: its path relative to ``lr_dir`` when
+    that folder exists (a moved or copied workspace), else the absolute path recorded beside it; None
+    when run.json names none. Older run.json files hold only the absolute path."""
+    candidates = []
+    for key in ("tiles_dir", "tiles_dir_absolute"):
+        value = info.get(key)
+        if isinstance(value, str) and value:
+            candidates.append(Path(os.path.normpath(Path(lr_dir) / value)))  # an absolute value stays as is
+    return next((c for c in candidates if c.is_dir()), candidates[0] if candidates else None)
 
 
 def default_out_dir(tiles_dir: str | os.PathLike, recipe: Recipe) -> Path:
@@ -148,10 +162,16 @@ def degrade_tiles(
 def _claim_out_dir(out: Path, recipe: Recipe, seed: int, tiles_dir: Path, png_level: int) -> None:
     """Write run.json, or check that the folder was made by this recipe and seed."""
     run_path = out / RUN_RECORD
+    absolute = tiles_dir.resolve()
+    try:
+        relative = os.path.relpath(absolute, out.resolve())
+    except ValueError:  # another drive (Windows): only the absolute path can name it
+        relative = str(absolute)
     info = {
         **recipe.run_json(),
         "seed": seed,
-        "tiles_dir": str(tiles_dir.resolve()),
+        "tiles_dir": Path(relative).as_posix(),
+        "tiles_dir_absolute": str(absolute),
         "png_level": png_level,
         "versions": library_versions(),
     }
@@ -171,9 +191,9 @@ def _claim_out_dir(out: Path, recipe: Recipe, seed: int, tiles_dir: Path, png_le
     if old.get("png_level") != png_level:
         raise UsageError(f"{out} was written with --png-level {old.get('png_level')}, not {png_level}: "
                          f"rerun with --png-level {old.get('png_level')}, use another --out or delete {out}")
-    if old.get("tiles_dir") != info["tiles_dir"]:
-        warn(f"{out} was made from tiles in {old.get('tiles_dir')}, this run reads {info['tiles_dir']}; "
-             "samples already done are kept")
+    then = recorded_tiles_dir(out, old)
+    if then is None or then.resolve() != absolute:
+        warn(f"{out} was made from tiles in {then}, this run reads {absolute}; samples already done are kept")
 
 
 def _valid_key(key: object) -> bool:
