@@ -58,7 +58,9 @@ def test_writes_lr_tiles_and_one_record_per_kept_tile(tiles_dir, tmp_path):
     info = json.loads((out / RUN_RECORD).read_text())
     assert info["recipe"] == "rawkuma_like" and info["recipe_hash"] == recipe.hash
     assert info["recipe_text"] == recipe.text and info["seed"] == 0 and info["nominal_scale"] == 4
-    assert Path(info["tiles_dir"]) == tiles_dir.resolve()
+    # the tiles folder relative to the LR folder (a moved workspace still finds it), and absolute
+    assert (out / info["tiles_dir"]).resolve() == tiles_dir.resolve()
+    assert Path(info["tiles_dir_absolute"]) == tiles_dir.resolve()
     assert summary.op_counts["resize"] == 12 and summary.op_counts["jpeg"] == 12
     assert 0 < summary.op_counts.get("gaussian_blur", 0) < 12
     assert not (out / ERRORS_LOG).exists()
