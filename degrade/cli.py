@@ -82,7 +82,8 @@ def register(app: typer.Typer) -> None:
                                  show_default=False),
         seed: int = typer.Option(None, "--seed", help="Base seed \\[default: the recipe's seed].",
                                  show_default=False),
-        jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers; 0 = all cores."),
+        jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers; 0 = all cores (processes "
+                                 "here, see --backend)."),
         backend: str = typer.Option("loky", "--backend", help="loky (processes), threading, or dask "
                                     "(needs the 'distributed' package)."),
         png_level: int = typer.Option(1, "--png-level", help="PNG zlib level 0-9 of the LR tiles "

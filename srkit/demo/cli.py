@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from srkit.core.console import EXIT_CODES_HELP, EXIT_FAILED, console, friendly_errors
 
@@ -27,25 +28,30 @@ def demo_command(
     pages: int = typer.Option(6, "--pages", help="Number of synthetic training pages."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic pages."),
     iters: int = typer.Option(None, "--iters", help="Training iterations (default: the smoke preset's)."),
-    jobs: int = typer.Option(None, "--jobs", help="Worker processes for tile/degrade (default: all cores)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers for tile, degrade and pack; 0 = all "
+                             "cores."),
 ) -> None:
-    from srkit.demo.pipeline import DemoSettings, run_demo
+    import torch
+
+    from srkit.demo.pipeline import DemoSettings, advised_preset, run_demo
+    from srkit.train.config import preset_names
 
     def report(step: str, message: str) -> None:
         console.print(f"[bold green]{step:>8}[/bold green]  {message}")
 
-    result = run_demo(out, DemoSettings(pages=pages, seed=seed, iters=iters, jobs=jobs), report)
+    result = run_demo(out, DemoSettings(pages=pages, seed=seed, iters=iters, jobs=jobs or None), report)
     console.print()
     console.print(result.table.rich_table("held-out pages, recipe rawkuma_like"))
+    preset, why = advised_preset(torch.cuda.is_available(), preset_names())
     console.print(f"done in {result.seconds:.0f} s. Next, on your own pages:")
     for line in (
         "sr-data tile PAGES/ --size 400",
         "sr-data degrade --recipe rawkuma_like",
         "sr-data pack lmdb",
-        "sr-train --shards data.lmdb --preset compact_x4",
-        f"sr-train upscale {out}/runs/smoke/model.safetensors PAGE.png",
+        f"sr-train --shards data.lmdb --preset {preset}    # {why}",
+        f"sr-train upscale runs/{preset}/model.safetensors PAGE.png",
     ):
-        console.print(f"  {line}")
+        console.print(f"  {escape(line)}", soft_wrap=True)
     if result.model_psnr is None or result.bicubic_psnr is None or result.model_psnr <= result.bicubic_psnr:
         console.print("[red]the demo model did not beat bicubic on the held-out pages[/red]")
         raise typer.Exit(EXIT_FAILED)

@@ -19,6 +19,24 @@ from srkit.core.workspace import LMDB_STORE
 
 RECIPE = "rawkuma_like"
 PRESET = "smoke"
+# What to train on your own pages next, best first: a GPU takes the documented path to a real model;
+# a CPU gets the first preset here that exists and finishes in minutes (smoke is always shipped).
+GPU_PRESETS = ("compact_x4",)
+CPU_PRESETS = ("cpu_x4", "smoke")
+
+
+def advised_preset(has_gpu: bool, presets: list[str]) -> tuple[str, str]:
+    """(preset, why) to advise after the demo, for this machine and the presets installed."""
+    if has_gpu:
+        for name in GPU_PRESETS:
+            if name in presets:
+                return name, "the documented path to a real model, on your GPU"
+    for name in CPU_PRESETS:
+        if name in presets:
+            why = "checks your pages end to end in minutes on a CPU" if name == "smoke" else \
+                "sized to finish on a CPU"
+            return name, f"{why}; compact_x4 and the larger presets need a GPU (days on a CPU)"
+    return PRESET, "the demo's preset"
 
 
 @dataclass
@@ -80,7 +98,7 @@ def run_demo(out: str | os.PathLike = "demo", settings: DemoSettings | None = No
                     f"(plans in {lr_dir / 'degradations.jsonl'})")
 
     store = out / LMDB_STORE
-    packed = pack_store(out / "tiles", lr_dir, store, "lmdb")
+    packed = pack_store(out / "tiles", lr_dir, store, "lmdb", jobs=s.jobs)
     done("pack", f"{packed['samples']} pairs in {store} ({packed['train']} train, "
                  f"{packed['val']} validation, {packed['file_bytes'] / 1e6:.1f} MB)")
 
