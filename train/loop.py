@@ -69,7 +69,7 @@ class Run:
     recipe: dict[str, Any]
     samples_per_epoch: int
     identity: dict[str, Any]           # the store and data settings, recorded in every checkpoint
-    held: ExitStack                    # the run folder's lock, until the run ends
+    held: ExitStack = field(default_factory=ExitStack)  # the run folder's lock, until the run ends
     valset: ValSet | None = None       # rank 0 only
     log: JsonlAppender | None = None   # rank 0 only
     batches: Iterator | None = None
@@ -131,16 +131,17 @@ def setup(cfg: Config, store_path: str | Path) -> Run:
     info = dist.env_info()
     device = dist.resolve_device(cfg.train.device, info)
     dist.setup(info, device)
-    store = open_training_store(store_path)
-    check_store(store, cfg.data.gt_size, cfg.data.workers, info.world_size)
     run_dir = Path(cfg.train.out or f"runs/{cfg.preset or cfg.model.arch}")
-    with lock_run_folder(run_dir, info, device) as held:  # an error before the end unlocks it
-        return setup_locked(cfg, store, store_path, run_dir, info, device, held)
+    with open_training_store(store_path) as store, lock_run_folder(run_dir, info, device) as held:
+        check_store(store, cfg.data.gt_size, cfg.data.workers, info.world_size)
+        run = setup_locked(cfg, store, store_path, run_dir, info, device)
+        run.held = held.pop_all()  # the run keeps the lock; an error before this line unlocks it
+        return run
 
 
 def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path, info: dist.DistInfo,
-                 device: torch.device, held: ExitStack) -> Run:
-    """The rest of ``setup``, once the run folder is this run's; the run keeps the lock."""
+                 device: torch.device) -> Run:
+    """The rest of ``setup``, once the run folder is this run's."""
     resume_from = ckpt.resolve_resume(cfg.train.resume, run_dir)
     if resume_from is None and ckpt.latest(run_dir / "checkpoints") is not None:
         raise TrainError(f"{run_dir} already holds checkpoints of a run: continue it (leave out --resume "
@@ -155,8 +156,7 @@ def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path,
     run = Run(cfg=cfg, info=info, device=device, run_dir=run_dir, nets=nets,
               losses=build_losses(cfg, device, rngs["noise"]), rngs=rngs, amp=autocast(cfg, device),
               scale=int(store.scale), recipe=store.index.get("recipe") or {},
-              samples_per_epoch=len(store.train_indices), identity=run_identity(store, cfg),
-              held=held.pop_all())
+              samples_per_epoch=len(store.train_indices), identity=run_identity(store, cfg))
     if resume_from is not None:
         resume(run, resume_from, store_path)
     if info.is_main:
