@@ -16,6 +16,8 @@ def test_demo_runs_end_to_end_and_beats_bicubic(tmp_path):
     for made in ["tiles/tiles.jsonl", "lr/rawkuma_like/degradations.jsonl", "data.lmdb/index.json",
                  "runs/smoke/model.safetensors", "runs/smoke/config.toml", "eval/table.md"]:
         assert (out / made).is_file(), made
+    advice = " ".join(proc.stderr.split())  # this machine has no GPU: no preset that needs days on it
+    assert "--preset compact_x4" not in advice and ("--preset smoke" in advice or "--preset cpu_x4" in advice)
     header = (out / "eval" / "table.md").read_text().splitlines()[0]
     assert all(f"{m} PSNR" in header for m in (*BASELINES, "model"))
     # a rerun finishes nothing new and says the model is already trained
