@@ -34,6 +34,8 @@ def _panel(series: dict[str, list[tuple[float, float]]], title: str, log: bool,
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-9:
         y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = (y1 - y0) * 0.06  # no point drawn on the frame
+    y0, y1 = y0 - pad, y1 + pad
     left, right, top, bottom = MARGIN, W - 20, 35, H - 35
     cv2.rectangle(img, (left, top), (right, bottom), (0, 0, 0), 1)
 
