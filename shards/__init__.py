@@ -16,8 +16,11 @@ A store is a folder (``data.lmdb/`` or ``data.h5/``)::
 ``index.json`` holds: ``format``, ``version``, ``backend`` (lmdb | hdf5), ``codec`` (raw | png),
 ``checksum`` ("xxh3_64"), ``hdf5_compression``, ``count``, ``scale`` (HR size / LR size),
 ``channels`` (1 gray, 3 RGB), ``hr_shapes`` / ``lr_shapes`` ({"HxWxC": count}), ``payload_bytes``,
-``file_bytes``, ``recipe`` ({name, hash}), ``split``, ``keys``, ``lineage``, ``sources`` and
-``shards``: a list of {``file``, ``start``, ``count``, ``first_key``, ``last_key``,
+``file_bytes``, ``recipe`` ({name, hash}), ``split``, ``keys``, ``lineage``, ``sources``,
+``inputs_digest`` and ``made_from`` (what the pack read and how it wrote: recipe, digests of the HR
+tiles and LR files, codec, channels, shard size, validation fraction; a rerun with other inputs is
+refused unless ``--overwrite``), ``channels_converted`` (only when ``--channels`` converted pairs:
+{"to", "from": {channels: count}}) and ``shards``: a list of {``file``, ``start``, ``count``, ``first_key``, ``last_key``,
 ``payload_bytes``, ``file_bytes``, ``digest``}. Shard ``s`` holds the samples with global indices
 ``start .. start + count - 1``, whose keys are those lines of ``keys.txt``. All paths are relative
 to the store folder.
@@ -30,7 +33,8 @@ holds ``val_fraction`` of the samples, so no page has tiles on both sides. When 
 fraction close to the one asked (one page would be more than twice the target, or there is a single
 page), single keys are taken in the same hash order instead. ``split`` records ``method`` ("page" or
 "key"), ``val_fraction``, ``val_groups`` (the validation pages or keys), ``val_count``,
-``train_count``. A sample is in validation when its page (method page) or key (method key) is listed.
+``train_count``, and for method key ``why`` (why whole pages could not be used, and the fraction
+that would). A sample is in validation when its page (method page) or key (method key) is listed.
 
 Records
 -------
@@ -81,6 +85,7 @@ Modules: ``format`` (record header, codecs, checksums, names); ``shard_writer`` 
 shard writer) with ``lmdb_writer`` and ``hdf5_writer`` (one class per backend); ``builder`` (shards
 written under temporary names and renamed when complete, for every layout); ``store_folder``
 (index.json, keys.txt, lineage.jsonl, the folder around the shards); ``writer`` (arrays -> store);
-``inputs``, ``pack`` and ``basicsr`` (``sr-data pack``); ``reader``; ``verify``; ``sheet``; ``split``;
+``inputs``, ``identity`` (what a store was made from), ``pack`` and ``basicsr`` (``sr-data pack``);
+``reader``; ``verify``; ``sheet``; ``split``;
 ``partition``; ``sizes``; ``cli``.
 """
