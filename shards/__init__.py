@@ -20,10 +20,10 @@ A store is a folder (``data.lmdb/`` or ``data.h5/``)::
 ``inputs_digest`` and ``made_from`` (what the pack read and how it wrote: recipe, digests of the HR
 tiles and LR files, codec, channels, shard size, validation fraction; a rerun with other inputs is
 refused unless ``--overwrite``), ``channels_converted`` (only when ``--channels`` converted pairs:
-{"to", "from": {channels: count}}) and ``shards``: a list of {``file``, ``start``, ``count``, ``first_key``, ``last_key``,
-``payload_bytes``, ``file_bytes``, ``digest``}. Shard ``s`` holds the samples with global indices
-``start .. start + count - 1``, whose keys are those lines of ``keys.txt``. All paths are relative
-to the store folder.
+{"to", "from": {channels: count}}) and ``shards``: a list of {``file``, ``start``, ``count``,
+``first_key``, ``last_key``, ``payload_bytes``, ``file_bytes``, ``digest``}. Shard ``s`` holds the
+samples with global indices ``start .. start + count - 1``, whose keys are those lines of
+``keys.txt``. All paths are relative to the store folder.
 
 Train / validation split (``split`` in index.json)
 --------------------------------------------------
