@@ -74,7 +74,8 @@ def recorded_tiles_dir(lr_dir: str | os.PathLike, info: dict[str, Any]) -> Path 
     for key in ("tiles_dir", "tiles_dir_absolute"):
         value = info.get(key)
         if isinstance(value, str) and value:
-            candidates.append(Path(os.path.normpath(Path(lr_dir) / value)))  # an absolute value stays as is
+            # absolute, as worker processes may have another working folder than this one
+            candidates.append(Path(os.path.abspath(Path(lr_dir) / value)))
     return next((c for c in candidates if c.is_dir()), candidates[0] if candidates else None)
 
 
