@@ -6,7 +6,7 @@ value-spec forms. See SPECS.md in this folder for the interface and every op's s
 
 from __future__ import annotations
 
-from srkit.degrade.ops import blur, compress, manga, noise, resize, sharpen
+from srkit.degrade.ops import blur, compress, manga, noise, resize, scan, sharpen
 from srkit.degrade.ops.base import Context, Op, to_float, to_uint8
 from srkit.degrade.ops.schema import ENGINE_KEYS, OpSchema, Param
 from srkit.degrade.ops.value_specs import SpecError
@@ -18,6 +18,7 @@ OPS: dict[str, Op] = {
     **compress.OPS,
     **sharpen.OPS,
     **manga.OPS,
+    **scan.OPS,
 }
 
 __all__ = ["ENGINE_KEYS", "OPS", "Context", "Op", "OpSchema", "Param", "SpecError", "to_float", "to_uint8"]

@@ -1,11 +1,21 @@
-"""`usm`: unsharp mask as Real-ESRGAN sharpens its GT (HR side; not part of the LR chain).
+"""Unsharp masks: `usm` as Real-ESRGAN sharpens its GT (HR side; not part of the LR chain) and `sharpen`
+as image editors and scanlation tools apply it to the page (LR side, with the halos it leaves).
 
-blur = G(x), r = x - blur, mask = |r| * 255 > threshold, soft = G(mask),
+usm: blur = G(x), r = x - blur, mask = |r| * 255 > threshold, soft = G(mask),
 out = soft * clip(x + weight * r, 0, 1) + (1 - soft) * x, G a Gaussian (51 x 51, sigma 8 by default)
 with reflect-101 borders. cv2.GaussianBlur is separable, so the 51 x 51 kernel stays cheap.
+
+sharpen: r = x - G_radius(x), out = clip(x + amount * r) where |r| * 255 >= threshold, else x
+(GIMP's and Photoshop's unsharp mask: `radius` is the Gaussian's standard deviation in pixels,
+`amount` 1.0 is "100 %", the threshold is a hard per-pixel cut). It is a separate op, not a mode of
+`usm`: `usm` blends through a *blurred* threshold mask and clips before blending, so its edges stay
+soft, while tools leave the full overshoot (the light and dark halos a model must learn to remove);
+and `usm`'s params are Real-ESRGAN's, pinned so logged plans replay unchanged.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -48,7 +58,35 @@ def apply_usm(img: np.ndarray, params: dict) -> np.ndarray:
                         float(params["threshold"]))
 
 
+SHARPEN = OpSchema("sharpen", (
+    Param.value_spec("radius", "float", [0.5, 1.5], 0.1, 10.0),
+    Param.value_spec("amount", "float", [0.5, 1.5], 0.0, 5.0),
+    Param.value_spec("threshold", "float", 0.0, 0.0, 255.0),
+))
+
+
+def sample_sharpen(rng: np.random.Generator, spec: dict, ctx: Context) -> dict:
+    """Draws, in order: radius, amount, threshold."""
+    return SHARPEN.draw_all(rng, spec)
+
+
+def apply_sharpen(img: np.ndarray, params: dict) -> np.ndarray:
+    check_image(img)
+    x = to_float(img)
+    radius = float(params["radius"])
+    size = 2 * math.ceil(3 * radius) + 1
+    residual = x - cv2.GaussianBlur(x, (size, size), radius, sigmaY=radius, borderType=BORDER)
+    threshold = float(params["threshold"])
+    if threshold > 0:
+        residual[np.abs(residual) * np.float32(255.0) < np.float32(threshold)] = 0.0
+    out = x + np.float32(float(params["amount"])) * residual
+    np.clip(out, 0.0, 1.0, out=out)
+    return like(out, img)
+
+
 OPS = {op.name: op for op in (
     Op(USM, sample_usm, apply_usm,
        "Unsharp mask, Real-ESRGAN GT sharpening (51 x 51 Gaussian, sigma 8, weight 0.5, thresh 10)."),
+    Op(SHARPEN, sample_sharpen, apply_sharpen,
+       "Unsharp mask as editors apply it (radius, amount, hard threshold), halos kept."),
 )}

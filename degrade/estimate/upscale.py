@@ -1,0 +1,158 @@
+"""Upscaled or native: whether an image was enlarged from a smaller one, by how much, with which kernel.
+
+Method, in two steps:
+1. Candidates (resampling periodicity, after Gallagher 2005): an image enlarged by f interpolates
+   each pixel at a position that repeats every f pixels, so the mean absolute difference between
+   neighbouring columns, averaged down the rows, is periodic with period f. Its spectrum peaks at
+   k / f (folded into 0..0.5); each of the strongest peaks phi proposes f = 1 / phi, 2 / phi and
+   1 / (1 - phi) between MIN_FACTOR and MAX_FACTOR, beside the usual factors 1.5, 2, 3 and 4 (a
+   JPEG grid also makes peaks at multiples of 1/8: step 2 sorts them out).
+2. Check (the idea of getnative: descale exactly, not approximately): for a candidate native width
+   w, an image enlarged from w columns lies, up to rounding, in the span of the kernel's copies
+   centred at (j + 0.5) W / w - 0.5. On windows along the most detailed rows, the least-squares
+   residual of that span is at the rounding / compression floor for the true w and the true kernel,
+   and far above it one column off. The kernels are the enlargement modes of our `resize` op
+   (`bicubic_aa`, `bilinear_aa`, `lanczos`); their weights are read from the op itself, by enlarging
+   combs of unit impulses 8 samples apart; pixels clipped at 0 or 255 are left out. A candidate is
+   accepted when its best kernel's residual is below DIP times that of the neighbours w +- 1.
+`upscaled_by` is W / w (1.0 for native); `kernel` names the mode family with the lowest residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from srkit.degrade.ops.resize import resize_image
+
+MIN_FACTOR = 1.15
+MAX_FACTOR = 4.5
+KERNELS = ("bicubic_aa", "bilinear_aa", "lanczos")
+FAMILY = {"bicubic_aa": "bicubic", "bilinear_aa": "bilinear", "lanczos": "lanczos"}
+WINDOW = 64
+N_WINDOWS = 8
+N_PEAKS = 3
+PEAK = 2.5  # a spectral peak stands this far above the median
+COMMON = (2.0, 1.5, 3.0, 4.0)  # always tried: the usual enlargements
+SCREEN = 0.6  # with the first kernel, a dip at least this deep is worth a closer look
+DIP = 0.35  # the true width leaves at most this share of its neighbours' residual
+COMB = 8  # impulses 8 samples apart: wider than any kernel's reach (lanczos: 3)
+
+
+@dataclass(frozen=True)
+class UpscaleEstimate:
+    factor: float  # 1.0 for native
+    kernel: str | None  # "bicubic", "bilinear" or "lanczos" when enlarged
+
+
+def _candidates(img: np.ndarray) -> list[float]:
+    """Enlargement factors proposed by the periodicity of the column differences."""
+    h, w = img.shape
+    rows = img[:: max(1, h // 256)].astype(np.float32)
+    s = np.abs(np.diff(rows, axis=1)).mean(axis=0)
+    s = (s - s.mean()) * np.hanning(s.size)
+    n = 8192
+    spec = np.abs(np.fft.rfft(s, n))
+    freq = np.fft.rfftfreq(n)
+    band = (freq >= 0.03) & (freq <= 0.5)
+    spec_band = np.where(band, spec, 0.0)
+    peaks = np.flatnonzero((spec_band[1:-1] > spec_band[:-2]) & (spec_band[1:-1] >= spec_band[2:])) + 1
+    if spec_band[-1] > spec_band[-2]:
+        peaks = np.append(peaks, spec.size - 1)  # Nyquist: f = 2
+    floor = float(np.median(spec[band])) + 1e-9
+    peaks = [p for p in peaks if spec[p] > PEAK * floor]
+    peaks = sorted(peaks, key=lambda p: -spec[p])[:N_PEAKS]
+    out: list[float] = list(COMMON)
+    for p in peaks:
+        phi = float(freq[p])
+        for f in (1.0 / phi, 2.0 / phi, 1.0 / max(1e-9, 1.0 - phi)):
+            if MIN_FACTOR <= f <= MAX_FACTOR and all(abs(f - g) > 0.01 * g for g in out):
+                out.append(f)
+    return out
+
+
+def _design(width_lr: int, width_hr: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(weights (width_hr, COMB), first LR column (width_hr,)): row x of the enlargement matrix."""
+    # Impulses of 0.25 on a 0.5 pedestal: the float resize clips to [0, 1], which would cut the
+    # negative lobes of bicubic and lanczos; the kernels sum to 1, so the pedestal passes unchanged.
+    combs = np.full((COMB, width_lr), 0.5, np.float32)
+    for p in range(COMB):
+        combs[p, p::COMB] = 0.75
+    out = (resize_image(combs, COMB, width_hr, mode).astype(np.float64) - 0.5) / 0.25  # (COMB, width_hr)
+    centre = (np.arange(width_hr) + 0.5) * width_lr / width_hr - 0.5
+    first = np.floor(centre).astype(np.int64) - COMB // 2 + 1  # columns first .. first + COMB - 1
+    cols = first[:, None] + np.arange(COMB)[None, :]
+    weights = out[cols % COMB, np.arange(width_hr)[:, None]]
+    weights[(cols < 0) | (cols >= width_lr)] = 0.0
+    return weights, first
+
+
+def _residual(rows: np.ndarray, starts: np.ndarray, width_lr: int, mode: str) -> float:
+    """Mean squared residual of the windows' projection on the span of the enlargement from width_lr."""
+    width_hr = rows.shape[1]
+    weights, first = _design(width_lr, width_hr, mode)
+    total, count = 0.0, 0
+    for row, x0 in zip(rows, starts, strict=True):
+        xs = np.arange(x0, x0 + WINDOW)
+        lo = int(first[xs].min())
+        hi = int(first[xs].max()) + COMB
+        a = np.zeros((WINDOW, hi - lo))
+        a[np.arange(WINDOW)[:, None], (first[xs] - lo)[:, None] + np.arange(COMB)[None, :]] = weights[xs]
+        y = row[xs]
+        unclipped = (y > 0.5) & (y < 254.5)  # clipping at 0 / 255 is not linear: leave those out
+        a, y = a[unclipped], y[unclipped]
+        a = a[:, np.abs(a).sum(axis=0) > 1e-9]
+        if y.size < a.shape[1] + 8:
+            continue
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        total += float(np.square(y - a @ coef).sum())
+        count += y.size - a.shape[1]
+    return total / max(count, 1)
+
+
+def _detailed_windows(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The N_WINDOWS (row, start) windows with the most detail, away from the borders."""
+    h, w = img.shape
+    step = WINDOW // 2
+    starts = np.arange(16, w - WINDOW - 16, step)
+    rows_idx = np.arange(0, h, max(1, h // 96))
+    detail = np.abs(np.diff(img[rows_idx].astype(np.float32), axis=1))
+    csum = np.concatenate([np.zeros((rows_idx.size, 1), np.float32), np.cumsum(detail, axis=1)], axis=1)
+    energy = csum[:, starts + WINDOW - 1] - csum[:, starts]
+    best = np.argsort(energy, axis=None)[::-1][:N_WINDOWS]
+    r, s = np.unravel_index(best, energy.shape)
+    return img[rows_idx[r]].astype(np.float64), starts[s]
+
+
+def _along_rows(img: np.ndarray) -> UpscaleEstimate | None:
+    h, w = img.shape
+    if w < WINDOW + 40 or h < 8:
+        return None
+    rows, starts = _detailed_windows(img)
+    if rows.shape[0] == 0:
+        return None
+    best: tuple[float, int, str] | None = None
+    for f in _candidates(img):
+        low = int(np.floor(w / f))
+        widths = [low - 1, low, low + 1, low + 2]
+        first = [_residual(rows, starts, lr, KERNELS[0]) for lr in widths]
+        i = 1 + int(np.argmin(first[1:3]))
+        if first[i] > SCREEN * min(first[i - 1], first[i + 1]):
+            continue  # no dip even for the first kernel: native at this factor
+        lr = widths[i]
+        scores = {KERNELS[0]: first[i]} | {m: _residual(rows, starts, lr, m) for m in KERNELS[1:]}
+        mode = min(scores, key=scores.get)
+        around = (min(first[i - 1], first[i + 1]) if mode == KERNELS[0]
+                  else min(_residual(rows, starts, lr + d, mode) for d in (-1, 1)))
+        ratio = scores[mode] / max(around, 1e-9)
+        if ratio < DIP and (best is None or ratio < best[0]):
+            best = (ratio, lr, mode)
+    if best is None:
+        return None
+    return UpscaleEstimate(w / best[1], FAMILY[best[2]])
+
+
+def upscaled_by(gray: np.ndarray) -> UpscaleEstimate:
+    """The enlargement factor of a gray image (1.0 when native) and its kernel family."""
+    return _along_rows(gray) or UpscaleEstimate(1.0, None)
