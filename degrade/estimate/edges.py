@@ -4,8 +4,10 @@ Method:
 - Edges: pixels where the central difference along x (or y) is large, the other direction's small
   (edges within about 14 degrees of vertical or horizontal, so a profile along the axis is not
   stretched) and largest among its neighbours along the profile. The 13-sample profile across the edge
-  must rise (or fall) monotonically between two flat plateaus at least 40 % of the image's black-white
-  range apart (tolerances widen with the measured noise). Up to MAX_EDGES profiles are kept.
+  must rise (or fall) monotonically between two plateaus, flat over their three outer samples, near
+  the image's black and white points (within 20 % of the range: the bottom of a thin stroke is not a
+  plateau and would pass for a sharper edge); tolerances widen with the measured noise. Up to
+  MAX_EDGES profiles are kept.
 - Blur: each profile, normalised by its plateaus, is matched (least squares) to a bank of model
   profiles: a sharp step at one of 21 sub-pixel positions, downscaled with the antialiased bicubic
   resize (our `bicubic_aa` op, at 20x) and blurred with our `gaussian_blur` op at sigma 0..3 px in
@@ -29,7 +31,8 @@ OFFSETS = np.arange(-10, 11) / 20.0  # sub-pixel position of the step, in pixels
 SUPER = 20  # the model step is drawn at 20x and downscaled
 MAX_EDGES = 2000
 MIN_EDGES = 8
-MIN_HEIGHT = 0.4  # of the black-white range
+MIN_HEIGHT = 0.6  # of the black-white range
+FULL = 0.2  # plateaus within 20 % of the range from the black and the white point
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,11 @@ def edge_profiles(gray: np.ndarray, black: float, white: float, noise: float) ->
     height = hi - lo
     slack = 3.0 * float(noise)  # noise moves a sample by up to about 3 sigma
     ok = height >= max(MIN_HEIGHT * span, 4.0 * slack)
-    tol = np.maximum(0.08 * height, slack)
-    ok &= np.abs(prof[:, 1] - prof[:, 0]) <= tol
-    ok &= np.abs(prof[:, -1] - prof[:, -2]) <= tol
+    # Full-contrast steps only: a plateau that is the bottom of a thin stroke would pass for a sharper edge.
+    ok &= (lo <= float(black) + FULL * span) & (hi >= float(white) - FULL * span)
+    tol = np.maximum(0.06 * height, slack)
+    ok &= np.abs(prof[:, 2] - prof[:, 0]) <= tol
+    ok &= np.abs(prof[:, -1] - prof[:, -3]) <= tol
     ok &= (np.diff(prof, axis=1) >= -tol[:, None]).all(axis=1)
     ok &= (prof.min(axis=1) >= lo - tol) & (prof.max(axis=1) <= hi + tol)
     prof = prof[ok]

@@ -8,7 +8,8 @@
   white point is null when under 2 % of the image is light.
 - Gamma: the median m of the midtones (median-filtered values between the two points, away from each
   by 1.5 % of the range or 1.5 noise sigmas) on the 0..1 scale between the points; gamma = log 0.5 / log m.
-  Levels with gamma g (y = x^(1/g)) multiply it by g exactly (medians follow any increasing curve),
+  Levels with gamma g (y = x^(1/g)) multiply it by about g (medians follow any increasing curve;
+  only the pixels near the margins change sides),
   so the fit can compare it with the gamma of the user's HR tiles and apply the ratio. It is a
   statistic of the content as much as of the tone curve: compare it between images of the same kind.
 - Tone: the tile scores' screentone measure (`srkit.tiling.scores.tone_score`: share of spectral power

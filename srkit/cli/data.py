@@ -24,12 +24,14 @@ app = typer.Typer(
 
 def _register_all() -> None:
     from srkit.degrade import cli as degrade_cli
+    from srkit.degrade import fit_cli
     from srkit.demo import cli as demo_cli
     from srkit.shards import cli as shards_cli
     from srkit.tiling import cli as tiling_cli
 
     tiling_cli.register(app)
     degrade_cli.register(app)
+    fit_cli.register(app)
     shards_cli.register(app)
     demo_cli.register(app)
 

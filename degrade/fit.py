@@ -1,0 +1,211 @@
+"""`sr-data fit`: measure a folder of real low-quality images and write the recipe that imitates them.
+
+`fit_folder(inputs, scale, out)` is the whole command: it finds the images (files and folders,
+searched recursively, as `sr-data tile` does), measures each in parallel (`estimate.measure`), takes
+the baseline from the user's HR tiles when there are any (a sample of them downscaled by the scale
+with `bicubic_aa` and measured the same way: what the recipe must not add again), writes the recipe
+(`fit_recipe`) and, beside it, `NAME.fit.json`: every image's record, the distribution of every field
+and the baseline. Images that cannot be read are listed with the reason and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srkit.core.console import UsageError
+from srkit.core.files import atomic_write_text
+from srkit.core.images import ImageError, read_png
+from srkit.core.parallel import parallel_map, resolve_jobs
+from srkit.degrade.estimate.measure import FEATURES, measure_array, measure_file
+from srkit.degrade.fit_recipe import baseline_of, fit_parts, fresh_recipe, rebased_recipe
+from srkit.degrade.ops.resize import resize_image
+from srkit.degrade.recipe import RecipeError, load_recipe, parse_recipe
+from srkit.degrade.recipe_toml import dump_recipe
+from srkit.tiling.sources import find_sources
+
+QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+CATEGORIES = ("channels", "jpeg_quality_source", "jpeg_tables", "subsampling", "upscale_kernel")
+BASELINE_TILES = 48
+DEFAULT_LIMIT = 2000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class FitResult:
+    records: list[dict[str, Any]]
+    errors: list[dict[str, str]]
+    summary: dict[str, Any]
+    baseline: list[dict[str, Any]]
+    recipe_path: Path
+    json_path: Path
+    recipe_text: str
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def find_images(inputs: list[str | os.PathLike], limit: int | None = DEFAULT_LIMIT,
+                exclude: list[str | os.PathLike] = ()) -> tuple[list[str], list[dict[str, str]]]:
+    """Image paths under `inputs` (sorted; at most `limit`, evenly spread) and the entries unusable."""
+    if not inputs:
+        raise UsageError("no input given: name image files or folders")
+    try:
+        sources, unusable = find_sources(list(inputs), exclude=list(exclude))
+    except FileNotFoundError as err:
+        raise UsageError(f"{err}; check the path") from None
+    paths = [s.path for s in sources]
+    if limit and len(paths) > limit:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).astype(np.int64)]
+    return paths, [{"file": s.path, "error": s.problem} for s in unusable]
+
+
+class _Measure:
+    """Measure one file in a worker (a plain class: it pickles for process pools)."""
+
+    def __init__(self, single_thread: bool):
+        self.single_thread = single_thread
+
+    def __call__(self, path: str) -> dict[str, Any]:
+        if self.single_thread:
+            import cv2
+
+            cv2.setNumThreads(1)
+        try:
+            return measure_file(path)
+        except ImageError as err:
+            return {"file": path, "error": err.problem}
+        except (ValueError, MemoryError) as err:
+            return {"file": path, "error": f"cannot measure: {err}"}
+
+
+def measure_images(
+    paths: list[str], jobs: int | None = 0, backend: str = "loky", on_progress: Progress | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Records of the readable images (sorted by file) and the errors of the others."""
+    n_jobs = min(resolve_jobs(jobs), max(1, len(paths)))
+    records, errors = [], []
+    for done, rec in enumerate(parallel_map(_Measure(n_jobs > 1), paths, n_jobs, backend), 1):
+        (errors if "error" in rec else records).append(rec)
+        if on_progress:
+            on_progress(done, len(paths))
+    return sorted(records, key=lambda r: r["file"]), sorted(errors, key=lambda e: e["file"])
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per numeric feature: count, nulls, min, quantiles, max, mean; per category: counts."""
+    out: dict[str, Any] = {"images": len(records)}
+    for key in FEATURES:
+        values = np.asarray([r[key] for r in records if r.get(key) is not None], np.float64)
+        entry: dict[str, Any] = {"n": int(values.size), "null": len(records) - int(values.size)}
+        if values.size:
+            entry.update(min=float(values.min()), max=float(values.max()),
+                         mean=round(float(values.mean()), 4))
+            entry.update({f"q{int(q * 100):02d}": round(float(np.quantile(values, q)), 4) for q in QUANTILES})
+        out[key] = entry
+    for key in CATEGORIES:
+        out[key] = dict(sorted(Counter(str(r.get(key)) for r in records).items()))
+    return out
+
+
+def baseline_records(tiles_dir: str | os.PathLike, scale: int,
+                     count: int = BASELINE_TILES) -> list[dict[str, Any]]:
+    """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`."""
+    from srkit.tiling.manifest import kept_tiles, manifest_path
+
+    if not manifest_path(tiles_dir).is_file():
+        return []
+    tiles = kept_tiles(tiles_dir)
+    if len(tiles) > count:
+        tiles = [tiles[i] for i in np.linspace(0, len(tiles) - 1, count).astype(np.int64)]
+    out = []
+    for tile in tiles:
+        try:
+            hr = read_png(Path(tiles_dir) / (tile.get("file") or f"{tile['key']}.png"))
+        except ImageError:
+            continue
+        h, w = hr.shape[0] // scale, hr.shape[1] // scale
+        if min(h, w) < 16:
+            continue
+        out.append({"file": tile["key"], **measure_array(resize_image(hr, h, w, "bicubic_aa"))})
+    return out
+
+
+def _header(inputs: list[str | os.PathLike], records: list[dict[str, Any]], scale: int,
+            baseline: list[dict[str, Any]], tiles: str | None) -> list[str]:
+    lines = [f"Fitted by `sr-data fit` to {len(records)} image(s) of {', '.join(map(str, inputs))} "
+             f"at scale {scale}.",
+             "Each step says which measurements its numbers come from (every record: the .fit.json beside",
+             "this file). Check it: sr-data degrade --recipe THIS_FILE, then sr-data compare lr/NAME RAWS."]
+    if baseline:
+        b = baseline_of(baseline)
+        gamma = "none" if b.gamma is None else f"{b.gamma:.2f}"
+        lines.append(f"Baseline ({len(baseline)} HR tiles of {tiles} downscaled by {scale}, bicubic_aa): "
+                     f"blur {b.blur:.2f} px, noise {b.noise:.2f}, gamma {gamma}: taken off, the recipe adds "
+                     "the rest.")
+    else:
+        lines.append("No HR tiles to take a baseline from: blur and noise are applied as measured, "
+                     "gamma kept.")
+    return lines
+
+
+def fit_folder(inputs: list[str | os.PathLike], scale: int,
+               out: str | os.PathLike = "recipes/fitted.toml", base: str | None = None,
+               tiles: str | os.PathLike | None = "tiles", name: str | None = None, jobs: int | None = 0,
+               backend: str = "loky", limit: int | None = DEFAULT_LIMIT,
+               on_start: Callable[[int], None] | None = None,
+               on_progress: Progress | None = None) -> FitResult:
+    """Measure the images of `inputs`, write the fitted recipe to `out` and NAME.fit.json beside it."""
+    start = time.perf_counter()
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 16:
+        raise UsageError(f"--scale must be an integer from 1 to 16, not {scale!r}")
+    out = Path(out)
+    if out.suffix != ".toml":
+        raise UsageError(f"--out must name a .toml file, not {out}")
+    name = name or out.stem
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise UsageError(f"recipe name {name!r}: use letters, digits, '-' and '_' (--name)")
+    base_recipe = load_recipe(base) if base else None
+    if base_recipe is not None and base_recipe.nominal_scale != scale:
+        raise UsageError(f"--base {base} has scale {base_recipe.nominal_scale}, not --scale {scale}")
+    paths, errors = find_images(inputs, limit)
+    if not paths:
+        raise UsageError(f"no images (PNG, JPEG, WebP, TIFF, BMP) found in {', '.join(map(str, inputs))}")
+    if on_start:
+        on_start(len(paths))
+    records, bad = measure_images(paths, jobs, backend, on_progress)
+    errors = sorted(errors + bad, key=lambda e: e["file"])
+    if not records:
+        raise UsageError(f"none of the {len(paths)} image(s) could be read; see the list above")
+    tiles_dir = str(tiles) if tiles is not None and Path(tiles).is_dir() else None
+    baseline = baseline_records(tiles_dir, scale) if tiles_dir else []
+    parts = fit_parts(records, scale, baseline_of(baseline))
+    header = _header(inputs, records, scale, baseline, tiles_dir)
+    data = (fresh_recipe(parts, name, scale, header) if base_recipe is None
+            else rebased_recipe(base_recipe.data, parts, name,
+                                header + [f"Base recipe: {base_recipe.source}."]))
+    text = dump_recipe(data)
+    try:
+        parse_recipe(text, str(out))
+    except RecipeError as err:  # a fitted recipe the engine refuses is our bug: say so plainly
+        raise RuntimeError(f"the fitted recipe does not validate: {err}") from err
+    out.parent.mkdir(parents=True, exist_ok=True)
+    json_path = out.with_name(f"{out.stem}.fit.json")
+    summary = summarise(records)
+    atomic_write_text(json_path, json.dumps({
+        "version": 1, "inputs": [str(i) for i in inputs], "scale": scale, "recipe": str(out), "base": base,
+        "summary": summary, "images": records, "errors": errors,
+        "baseline": {"tiles": tiles_dir, "images": len(baseline), "summary": summarise(baseline),
+                     "records": baseline},
+    }, indent=1) + "\n")
+    atomic_write_text(out, text)
+    return FitResult(records, errors, summary, baseline, out, json_path, text, parts.notes,
+                     time.perf_counter() - start)
