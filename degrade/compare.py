@@ -7,6 +7,11 @@ levels), divided by the feature's SCALE (the tolerance the estimators are tested
 difference of the shares of images where the feature could not be measured. A distance of 1 is one
 tolerance unit; the overall distance is the mean over the features measured on both sides. A JPEG
 quality that is null (no JPEG seen) counts as 100.
+
+Like with like: LR tiles are small crops of pages, raws are usually whole pages, and what a feature
+reads depends on how much page it sees (a 100 px tile often holds no solid black). So raws at least
+twice the LR's median size are measured in up to RAW_CROPS crops of that size (non-flat ones, on their
+8-pixel JPEG grid, the JPEG quality still read from the file's tables): one record per crop.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from srkit.degrade.fit import DEFAULT_LIMIT, QUANTILES, find_images, measure_ima
 SCALES = {"jpeg_quality": 5.0, "blur_sigma": 0.3, "noise_sigma": 1.5, "upscaled_by": 0.05,
           "black_point": 8.0, "white_point": 8.0, "gamma": 0.25, "tone": 0.05}
 NO_JPEG = 100.0
+RAW_CROPS = 6  # crops of the LR's size measured per raw (raws at least twice the LR's size)
 
 
 @dataclass
@@ -109,7 +115,11 @@ def compare_folders(lr_dir: str | os.PathLike, raws_dir: str | os.PathLike,
             on_progress(done["n"], len(lr_paths) + len(raw_paths))
 
     lr_records, lr_errors = measure_images(lr_paths, jobs, backend, step)
-    raw_records, raw_errors = measure_images(raw_paths, jobs, backend, step)
+    crop = None
+    if lr_records:
+        crop = (int(np.median([r["height"] for r in lr_records])),
+                int(np.median([r["width"] for r in lr_records])))
+    raw_records, raw_errors = measure_images(raw_paths, jobs, backend, step, crop=crop, crops=RAW_CROPS)
     if not lr_records or not raw_records:
         raise UsageError("no readable images on one side; see the errors above")
     features, overall = compare_records(lr_records, raw_records)

@@ -23,10 +23,13 @@ import numpy as np
 
 from srkit.core.console import UsageError
 from srkit.core.files import atomic_write_text
-from srkit.core.images import ImageError, read_png
+from srkit.core.images import ImageError, read_png, to_gray
 from srkit.core.parallel import parallel_map, resolve_jobs
-from srkit.degrade.estimate.measure import FEATURES, measure_array, measure_file
+from srkit.degrade.estimate.jpeg_tables import table_of
+from srkit.degrade.estimate.measure import FEATURES, measure_array, measure_crops, measure_file
+from srkit.degrade.estimate.noise import noise_sigma
 from srkit.degrade.fit_recipe import baseline_of, fit_parts, fresh_recipe, rebased_recipe
+from srkit.degrade.ops.compress import apply_jpeg
 from srkit.degrade.ops.resize import resize_image
 from srkit.degrade.recipe import RecipeError, load_recipe, parse_recipe
 from srkit.degrade.recipe_toml import dump_recipe
@@ -69,32 +72,38 @@ def find_images(inputs: list[str | os.PathLike], limit: int | None = DEFAULT_LIM
 
 
 class _Measure:
-    """Measure one file in a worker (a plain class: it pickles for process pools)."""
+    """Measure one file in a worker (a plain class: it pickles for process pools): its record, or the
+    records of its crops of `crop` size; an error record when it cannot be read."""
 
-    def __init__(self, single_thread: bool):
+    def __init__(self, single_thread: bool, crop: tuple[int, int] | None, crops: int):
         self.single_thread = single_thread
+        self.crop = crop
+        self.crops = crops
 
-    def __call__(self, path: str) -> dict[str, Any]:
+    def __call__(self, path: str) -> list[dict[str, Any]]:
         if self.single_thread:
             import cv2
 
             cv2.setNumThreads(1)
         try:
-            return measure_file(path)
+            return [measure_file(path)] if self.crop is None else measure_crops(path, self.crop, self.crops)
         except ImageError as err:
-            return {"file": path, "error": err.problem}
+            return [{"file": path, "error": err.problem}]
         except (ValueError, MemoryError) as err:
-            return {"file": path, "error": f"cannot measure: {err}"}
+            return [{"file": path, "error": f"cannot measure: {err}"}]
 
 
 def measure_images(
     paths: list[str], jobs: int | None = 0, backend: str = "loky", on_progress: Progress | None = None,
+    crop: tuple[int, int] | None = None, crops: int = 6,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Records of the readable images (sorted by file) and the errors of the others."""
+    """Records of the readable images (sorted by file; per crop when `crop` is given) and the errors."""
     n_jobs = min(resolve_jobs(jobs), max(1, len(paths)))
     records, errors = [], []
-    for done, rec in enumerate(parallel_map(_Measure(n_jobs > 1), paths, n_jobs, backend), 1):
-        (errors if "error" in rec else records).append(rec)
+    task = _Measure(n_jobs > 1, crop, crops)
+    for done, recs in enumerate(parallel_map(task, paths, n_jobs, backend), 1):
+        for rec in recs:
+            (errors if "error" in rec else records).append(rec)
         if on_progress:
             on_progress(done, len(paths))
     return sorted(records, key=lambda r: r["file"]), sorted(errors, key=lambda e: e["file"])
@@ -116,17 +125,18 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def baseline_records(tiles_dir: str | os.PathLike, scale: int,
-                     count: int = BASELINE_TILES) -> list[dict[str, Any]]:
-    """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`."""
+def baseline_records(tiles_dir: str | os.PathLike, scale: int, qualities: list[int],
+                     count: int = BASELINE_TILES) -> tuple[list[dict[str, Any]], dict[int, float]]:
+    """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`,
+    and their median noise reading after JPEG at each of `qualities`."""
     from srkit.tiling.manifest import kept_tiles, manifest_path
 
     if not manifest_path(tiles_dir).is_file():
-        return []
+        return [], {}
     tiles = kept_tiles(tiles_dir)
     if len(tiles) > count:
         tiles = [tiles[i] for i in np.linspace(0, len(tiles) - 1, count).astype(np.int64)]
-    out = []
+    out, lrs = [], []
     for tile in tiles:
         try:
             hr = read_png(Path(tiles_dir) / (tile.get("file") or f"{tile['key']}.png"))
@@ -135,8 +145,17 @@ def baseline_records(tiles_dir: str | os.PathLike, scale: int,
         h, w = hr.shape[0] // scale, hr.shape[1] // scale
         if min(h, w) < 16:
             continue
-        out.append({"file": tile["key"], **measure_array(resize_image(hr, h, w, "bicubic_aa"))})
-    return out
+        lr = resize_image(hr, h, w, "bicubic_aa")
+        lrs.append(lr)
+        out.append({"file": tile["key"], **measure_array(lr)})
+    noise_at = {}
+    for q in sorted(set(qualities)):
+        found = [noise_sigma(to_gray(apply_jpeg(lr, {"quality": q, "subsampling": "420"})), table_of(q)).sigma
+                 for lr in lrs]
+        found = [s for s in found if s is not None]
+        if found:
+            noise_at[q] = round(float(np.median(found)), 3)
+    return out, noise_at
 
 
 def _header(inputs: list[str | os.PathLike], records: list[dict[str, Any]], scale: int,
@@ -186,8 +205,9 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
     if not records:
         raise UsageError(f"none of the {len(paths)} image(s) could be read; see the list above")
     tiles_dir = str(tiles) if tiles is not None and Path(tiles).is_dir() else None
-    baseline = baseline_records(tiles_dir, scale) if tiles_dir else []
-    parts = fit_parts(records, scale, baseline_of(baseline))
+    qualities = sorted({int(5 * round(r["jpeg_quality"] / 5)) for r in records if r.get("jpeg_quality")})
+    baseline, noise_at = baseline_records(tiles_dir, scale, qualities) if tiles_dir else ([], {})
+    parts = fit_parts(records, scale, baseline_of(baseline, noise_at))
     header = _header(inputs, records, scale, baseline, tiles_dir)
     data = (fresh_recipe(parts, name, scale, header) if base_recipe is None
             else rebased_recipe(base_recipe.data, parts, name,
@@ -204,7 +224,7 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
         "version": 1, "inputs": [str(i) for i in inputs], "scale": scale, "recipe": str(out), "base": base,
         "summary": summary, "images": records, "errors": errors,
         "baseline": {"tiles": tiles_dir, "images": len(baseline), "summary": summarise(baseline),
-                     "records": baseline},
+                     "noise_after_jpeg": {str(q): n for q, n in noise_at.items()}, "records": baseline},
     }, indent=1) + "\n")
     atomic_write_text(out, text)
     return FitResult(records, errors, summary, baseline, out, json_path, text, parts.notes,

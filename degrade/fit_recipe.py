@@ -23,8 +23,7 @@ from srkit.degrade.recipe_toml import COMMENT
 UPSCALED = 1.05  # upscaled_by at least this: the raw was enlarged
 BLURRED = 0.25  # added blur sigma (px) below this: sharp
 NOISY = 1.0  # added noise sigma (levels) below this: clean
-WASHED_LEVELS = 4.0  # black or white point this far (levels) from the baseline's: levels step
-WASHED_GAMMA = 1.1  # gamma ratio beyond 1.1 (or below 1 / 1.1): levels step
+WASHED_LEVELS = 10.0  # black or white point this far (levels) from the baseline's: levels step
 MAX_CHOICES = 6
 MODES = {"bicubic": "bicubic_aa", "bilinear": "bilinear_aa", "lanczos": "lanczos"}
 SUBSAMPLING = {"4:2:0": "420", "4:2:2": "422", "4:4:4": "444"}
@@ -32,7 +31,9 @@ SUBSAMPLING = {"4:2:0": "420", "4:2:2": "422", "4:4:4": "444"}
 
 @dataclass(frozen=True)
 class Baseline:
-    """The medians the user's HR tiles measure after a plain antialiased bicubic downscale by the scale."""
+    """The medians the user's HR tiles measure after a plain antialiased bicubic downscale by the scale;
+    `noise_at`: their noise reading after JPEG at each quality the raws show (what compression alone
+    leaves of the page's texture reads as a little noise)."""
 
     blur: float = 0.0
     noise: float = 0.0
@@ -40,6 +41,12 @@ class Baseline:
     black: float = 0.0
     white: float = 255.0
     images: int = 0
+    noise_at: tuple[tuple[int, float], ...] = ()
+
+    def noise_for(self, quality: int | None) -> float:
+        if quality is None or not self.noise_at:
+            return self.noise
+        return min(self.noise_at, key=lambda qn: abs(qn[0] - quality))[1]
 
 
 def _median(records: list[dict[str, Any]], key: str) -> float | None:
@@ -47,13 +54,14 @@ def _median(records: list[dict[str, Any]], key: str) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def baseline_of(records: list[dict[str, Any]]) -> Baseline:
+def baseline_of(records: list[dict[str, Any]], noise_at: dict[int, float] | None = None) -> Baseline:
     if not records:
         return Baseline()
     return Baseline(blur=_median(records, "blur_sigma") or 0.0,
                     noise=_median(records, "noise_sigma") or 0.0,
                     gamma=_median(records, "gamma"), black=_median(records, "black_point") or 0.0,
-                    white=_median(records, "white_point") or 255.0, images=len(records))
+                    white=_median(records, "white_point") or 255.0, images=len(records),
+                    noise_at=tuple(sorted((noise_at or {}).items())))
 
 
 def choice(values: list[float], digits: int, integer: bool = False) -> Any:
@@ -70,6 +78,16 @@ def choice(values: list[float], digits: int, integer: bool = False) -> Any:
     counts = Counter(picks)
     keys = sorted(counts)
     return {"choices": keys, "weights": [counts[k] for k in keys]}
+
+
+def snap(factor: float) -> float:
+    """A measured enlargement (a ratio of two integer sizes) as the simple fraction it is within 1 % of
+    (halves, thirds, quarters), else as measured: 353 / 176 is 2."""
+    for den in (2, 3, 4):
+        nice = round(factor * den) / den
+        if abs(nice - factor) <= 0.01 * factor:
+            return nice
+    return factor
 
 
 def _fmt(values: list[float], digits: int = 2) -> str:
@@ -124,7 +142,7 @@ def fit_parts(raws: list[dict[str, Any]], scale: int, base: Baseline) -> Fitted:
             by_kernel.setdefault(r.get("upscale_kernel") or "bicubic", []).append(r)
     for kernel, group in sorted(by_kernel.items()):
         mode = MODES.get(kernel, "bicubic_aa")
-        factors = [float(r["upscaled_by"]) for r in group]
+        factors = [snap(float(r["upscaled_by"])) for r in group]
         small_blur = []
         for r in group:
             if r.get("blur_sigma") is None:
@@ -150,43 +168,46 @@ def fit_parts(raws: list[dict[str, Any]], scale: int, base: Baseline) -> Fitted:
 
 
 def _levels_step(raws: list[dict[str, Any]], base: Baseline, notes: list[str]) -> dict[str, Any] | None:
+    """Washed-out raws (black or white point off the baseline's): their points, and their midtone gamma
+    over that of the other raws (the same kind of pages: gamma depends on content as much as on tone)."""
     n = len(raws)
-    washed, blacks, whites, gammas = 0, [], [], []
+    washed, plain = [], []
     for r in raws:
         black = r.get("black_point") if r.get("black_point") is not None else base.black
         white = r.get("white_point") if r.get("white_point") is not None else base.white
-        ratio = 1.0
-        if base.gamma and r.get("gamma"):
-            ratio = float(r["gamma"]) / base.gamma
-        if (black - base.black >= WASHED_LEVELS or base.white - white >= WASHED_LEVELS
-                or not 1 / WASHED_GAMMA <= ratio <= WASHED_GAMMA):
-            washed += 1
-            blacks.append(max(0.0, black - base.black))
-            whites.append(min(255.0, white + (255.0 - base.white)))
-            gammas.append(ratio)
-    if base.gamma is None:
-        notes.append("gamma not fitted: no baseline from HR tiles to compare the raws' midtones with")
+        off = black - base.black >= WASHED_LEVELS or base.white - white >= WASHED_LEVELS
+        (washed if off else plain).append((black, white, r.get("gamma")))
     if not washed:
         return None
+    blacks = [max(0.0, b - base.black) for b, _, _ in washed]
+    whites = [min(255.0, w + (255.0 - base.white)) for _, w, _ in washed]
     if max(blacks) >= min(whites):
         blacks = [min(b, min(whites) - 1.0) for b in blacks]
-    step = {COMMENT: [f"Levels: {washed} of {n} raws are washed out or re-toned: "
-                      f"black {_fmt(blacks, 1)}, "
-                      f"white {_fmt(whites, 1)}, gamma over the baseline's {_fmt(gammas)}."],
-            "op": "levels", "black": choice(blacks, 1), "white": choice(whites, 1),
-            "gamma": choice(gammas, 2)}
-    return _with_p(step, _share(washed, n))
+    washed_g = [g for _, _, g in washed if g]
+    plain_g = [g for _, _, g in plain if g]
+    reference = float(np.median(plain_g)) if len(plain_g) >= 3 else base.gamma
+    if reference and washed_g:
+        gamma: Any = choice([g / reference for g in washed_g], 2)
+        told = f"gamma over the other raws' {_fmt([g / reference for g in washed_g])}"
+    else:
+        gamma, told = 1.0, "gamma kept (no unwashed raws or HR tiles to compare the midtones with)"
+        notes.append("levels gamma not fitted: " + told.split("(")[1].rstrip(")"))
+    step = {COMMENT: [f"Levels: {len(washed)} of {n} raws are washed out: black {_fmt(blacks, 1)}, "
+                      f"white {_fmt(whites, 1)}; {told}."],
+            "op": "levels", "black": choice(blacks, 1), "white": choice(whites, 1), "gamma": gamma}
+    return _with_p(step, _share(len(washed), n))
 
 
 def _noise_step(raws: list[dict[str, Any]], base: Baseline) -> dict[str, Any] | None:
-    measured = [float(r["noise_sigma"]) for r in raws if r.get("noise_sigma") is not None]
-    added = [math.sqrt(max(0.0, s * s - base.noise ** 2)) for s in measured]
+    measured = [r for r in raws if r.get("noise_sigma") is not None]
+    added = [math.sqrt(max(0.0, float(r["noise_sigma"]) ** 2 - base.noise_for(r.get("jpeg_quality")) ** 2))
+             for r in measured]
     noisy = [s for s in added if s >= NOISY]
     if not noisy:
         return None
     step = {COMMENT: [f"Noise: {len(noisy)} of {len(measured)} measurable raws have noise over the "
-                      f"baseline's, {_fmt(noisy)} levels; one plane on every channel, so the luma noise "
-                      "is sigma."],
+                      f"baseline's (at their JPEG quality), {_fmt(noisy)} levels; one plane on every "
+                      "channel, so the luma noise is sigma."],
             "op": "gaussian_noise", "sigma": choice(noisy, 2), "gray_prob": 1.0}
     return _with_p(step, _share(len(noisy), len(measured)))
 

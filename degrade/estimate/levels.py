@@ -1,12 +1,14 @@
 """Tone: black and white points, midtone gamma, and whether screentone survives.
 
-- Black and white points: the image is median-filtered (5 x 5, which divides noise by about 4 and,
-  unlike a blur, commutes with any increasing tone curve); the black point is the median of the
-  *unfiltered* pixels in the darkest 1 % of the filtered image (solid black where there is any),
-  the white point the median of the unfiltered pixels around the most common level of the light half
-  (paper). Medians of unfiltered pixels are not moved by noise, even where it clips at 0 or 255. The
-  white point is null when under 2 % of the image is light.
-- Gamma: the median m of the midtones (median-filtered values between the two points, away from each
+- Black and white points: solid black is where a pixel's whole 3 x 3 neighbourhood is dark: the
+  black point is the median of the pixels whose neighbourhood maximum is within 24 levels (plus 3
+  noise sigmas) of the darkest such maximum; the white point likewise with the neighbourhood minimum
+  and paper. Thin strokes and edges do not count, so a tile without solid black has no black point
+  (null: the darkest neighbourhood is lighter than 80, or covers under 0.1 % of the image) instead of
+  a gray one. Medians of the pixels themselves are not moved by noise, even where it clips at 0 or
+  255.
+- Gamma: the image is median-filtered (5 x 5: noise / 4; unlike a blur, it commutes with any increasing
+  tone curve). The median m of the midtones (filtered values between the two points, away from each
   by 1.5 % of the range or 1.5 noise sigmas) on the 0..1 scale between the points; gamma = log 0.5 / log m.
   Levels with gamma g (y = x^(1/g)) multiply it by about g (medians follow any increasing curve;
   only the pixels near the margins change sides),
@@ -28,8 +30,8 @@ import numpy as np
 
 from srkit.tiling.scores import tone_score
 
-BLACK_SHARE = 0.01  # the darkest 1 % of the (filtered) image is its black
-MIN_WHITE_SHARE = 0.02
+MIN_REGION = 0.001  # a black (white) region must cover 0.1 % of the image
+DARKEST = 80.0  # a "black" lighter than this is no solid black (a "white" darker than 175: no paper)
 MIN_MID_SHARE = 0.005
 MID_MARGIN = 0.015  # midtones start 1.5 % of the range away from the black and white points
 TONE_PATCH = 64
@@ -44,38 +46,35 @@ class LevelsEstimate:
     gamma: float | None
 
 
-def _mode_median(gray: np.ndarray, blurred: np.ndarray, part: np.ndarray, halfwidth: float) -> float | None:
-    """Median of the pixels whose filtered value lies within halfwidth of the filtered values' mode."""
-    values = blurred[part]
-    if values.size == 0:
+def _core_level(gray: np.ndarray, core: np.ndarray, darkest: bool, slack: float) -> float | None:
+    """Median of the pixels whose 5 x 5 core level is within `slack` of the extreme core level."""
+    extreme = float(core.min() if darkest else core.max())
+    if (darkest and extreme > DARKEST) or (not darkest and extreme < 255.0 - DARKEST):
+        return None  # no solid black (paper) at all
+    near = core <= extreme + slack if darkest else core >= extreme - slack
+    if np.count_nonzero(near) < MIN_REGION * gray.size:
         return None
-    hist = np.bincount(np.clip(np.rint(values), 0, 255).astype(np.int64), minlength=256)
-    mode = float(np.argmax(hist))
-    near = part & (np.abs(blurred - mode) <= halfwidth)
-    return float(np.median(gray[near])) if near.any() else None
+    return float(np.median(gray[near]))
 
 
 def levels(gray: np.ndarray, noise: float | None) -> LevelsEstimate:
     """Black point, white point (0..255) and midtone gamma of a gray image; see the module docstring."""
-    g = gray.astype(np.float32)
-    u8 = gray if gray.dtype == np.uint8 else np.clip(np.rint(g), 0, 255).astype(np.uint8)
-    blurred = cv2.medianBlur(u8, 5).astype(np.float32)
-    n = g.size
-    spread = 4.0 + (0.0 if noise is None else 2.0 * float(noise) / 5.0)
-    light = blurred >= 128
-    darkest = blurred <= np.quantile(blurred, BLACK_SHARE)
-    black = float(np.median(g[darkest])) if darkest.any() else None
-    white = None
-    if np.count_nonzero(light) >= MIN_WHITE_SHARE * n:
-        white = _mode_median(g, blurred, light, spread)
+    u8 = gray if gray.dtype == np.uint8 else np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    g = u8.astype(np.float32)
+    sigma = 0.0 if noise is None else float(noise)
+    box = np.ones((3, 3), np.uint8)
+    slack = 24.0 + 3.0 * sigma
+    black = _core_level(g, cv2.dilate(u8, box).astype(np.float32), True, slack)
+    white = _core_level(g, cv2.erode(u8, box).astype(np.float32), False, slack)
+    filtered = cv2.medianBlur(u8, 5).astype(np.float32)
     b = 0.0 if black is None else black
     w = 255.0 if white is None else white
     span = w - b
     gamma = None
     if span >= 32.0:
-        margin = max(MID_MARGIN * span, 1.5 * (0.0 if noise is None else float(noise)) + 1.0)
-        mid = blurred[(blurred > b + margin) & (blurred < w - margin)]
-        if mid.size >= MIN_MID_SHARE * n:
+        margin = max(MID_MARGIN * span, 1.5 * sigma + 1.0)
+        mid = filtered[(filtered > b + margin) & (filtered < w - margin)]
+        if mid.size >= MIN_MID_SHARE * g.size:
             m = min(max(float(np.median(mid) - b) / span, 0.03), 0.87)  # gamma within 0.2..5
             gamma = math.log(0.5) / math.log(m)
     return LevelsEstimate(black, white, gamma)

@@ -31,6 +31,7 @@ from srkit.degrade.estimate.upscale import upscaled_by
 # The numeric fields a fit summarises and compare compares, in the order they are shown.
 FEATURES = ("jpeg_quality", "blur_sigma", "noise_sigma", "upscaled_by", "black_point", "white_point",
             "gamma", "tone")
+FLAT_CROP_STD = 8.0
 FIELDS = ("file", "width", "height", "channels", "jpeg_quality", "jpeg_quality_source", "jpeg_tables",
           "subsampling", "progressive", "jpeg_grid_aligned", "upscaled_by", "upscale_kernel",
           "blur_sigma", "blur_edges", "noise_sigma", "noise_fraction", "black_point", "white_point",
@@ -41,32 +42,52 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else float(round(float(value), digits))
 
 
-def measure_array(img: np.ndarray, jpeg_bytes: bytes | None = None) -> dict[str, Any]:
-    """The record (without `file`) of a uint8 gray or RGB image; `jpeg_bytes`: its file when a JPEG."""
-    gray = to_gray(img)
+WHOLE = ("jpeg_quality", "jpeg_quality_source", "jpeg_tables", "subsampling", "progressive",
+         "jpeg_grid_aligned", "upscaled_by", "upscale_kernel")
+
+
+def _jpeg_facts(gray: np.ndarray, jpeg_bytes: bytes | None) -> tuple[dict[str, Any], np.ndarray | None,
+                                                                        tuple[int, int]]:
+    """(the JPEG fields, the luminance table for the noise, the block grid) of an image."""
     info = jpeg_file_info(jpeg_bytes) if jpeg_bytes else None
-    rec: dict[str, Any] = {"width": int(img.shape[1]), "height": int(img.shape[0]),
-                           "channels": 1 if img.ndim == 2 else 3}
     if info is not None:
         table = np.asarray(info.luma_table, np.float64).reshape(8, 8)
-        grid, aligned = (0, 0), True
-        rec.update(jpeg_quality=info.quality, jpeg_quality_source="tables",
-                   jpeg_tables="standard" if info.standard else "nonstandard",
-                   subsampling=info.subsampling, progressive=info.progressive)
-    else:
-        found = estimate_from_blocks(gray)
-        grid, aligned = found.grid, found.aligned
-        table = None if found.quality is None else table_of(found.quality)
-        source = None if found.quality is None else "blockiness"
-        rec.update(jpeg_quality=found.quality, jpeg_quality_source=source, jpeg_tables=None, subsampling=None,
-                   progressive=None)
-    rec["jpeg_grid_aligned"] = aligned if rec["jpeg_quality"] is not None else None
-    noise = noise_sigma(gray, table, grid)
+        return ({"jpeg_quality": info.quality, "jpeg_quality_source": "tables",
+                 "jpeg_tables": "standard" if info.standard else "nonstandard",
+                 "subsampling": info.subsampling, "progressive": info.progressive,
+                 "jpeg_grid_aligned": True}, table, (0, 0))
+    found = estimate_from_blocks(gray)
+    table = None if found.quality is None else table_of(found.quality)
+    source = None if found.quality is None else "blockiness"
+    return ({"jpeg_quality": found.quality, "jpeg_quality_source": source, "jpeg_tables": None,
+             "subsampling": None, "progressive": None,
+             "jpeg_grid_aligned": None if found.quality is None else found.aligned}, table, found.grid)
+
+
+def whole_image_facts(img: np.ndarray, jpeg_bytes: bytes | None = None) -> dict[str, Any]:
+    """What belongs to the whole image, not to a region: its JPEG facts and its enlargement."""
+    gray = to_gray(img)
+    facts, table, grid = _jpeg_facts(gray, jpeg_bytes)
+    enlarged = upscaled_by(gray)
+    return {**facts, "upscaled_by": _round(enlarged.factor, 4), "upscale_kernel": enlarged.kernel,
+            "_table": table, "_grid": grid}
+
+
+def measure_array(img: np.ndarray, jpeg_bytes: bytes | None = None,
+                  whole: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record (without `file`) of a uint8 gray or RGB image; `jpeg_bytes`: its file when a JPEG.
+
+    `whole`: the whole image's facts (`whole_image_facts`) when `img` is a crop of it on its JPEG grid.
+    """
+    gray = to_gray(img)
+    facts = whole if whole is not None else whole_image_facts(img, jpeg_bytes)
+    rec: dict[str, Any] = {"width": int(img.shape[1]), "height": int(img.shape[0]),
+                           "channels": 1 if img.ndim == 2 else 3}
+    rec.update({k: facts[k] for k in WHOLE})
+    noise = noise_sigma(gray, facts["_table"], facts["_grid"])
     tones = levels(gray, noise.sigma)
     edges = blur_sigma(gray, tones.black, tones.white, noise.sigma)
-    enlarged = upscaled_by(gray)
     rec.update(
-        upscaled_by=_round(enlarged.factor, 4), upscale_kernel=enlarged.kernel,
         blur_sigma=_round(edges.sigma), blur_edges=edges.edges,
         noise_sigma=_round(noise.sigma), noise_fraction=_round(noise.fraction, 4),
         black_point=_round(tones.black, 1), white_point=_round(tones.white, 1), gamma=_round(tones.gamma),
@@ -75,13 +96,46 @@ def measure_array(img: np.ndarray, jpeg_bytes: bytes | None = None) -> dict[str,
     return rec
 
 
-def measure_file(path: str | os.PathLike, max_pixels: int | None = None) -> dict[str, Any]:
-    """The record of an image file (raises srkit.core.images.ImageError when it cannot be read)."""
-    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
-    img, info = read_image(path, color="auto", **kwargs)
+def _read(path: str | os.PathLike) -> tuple[np.ndarray, bytes | None]:
+    img, info = read_image(path, color="auto")
     data = None
     if info.format in ("JPEG", "MPO") and not info.exif_transposed:
         with open(path, "rb") as f:
             data = f.read()
+    return img, data
+
+
+def measure_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The record of an image file (raises srkit.core.images.ImageError when it cannot be read)."""
+    img, data = _read(path)
     rec = {"file": str(path), **measure_array(img, data)}
     return {key: rec.get(key) for key in FIELDS}
+
+
+def crop_boxes(img: np.ndarray, size: tuple[int, int], count: int) -> list[tuple[int, int]]:
+    """Top-left corners of up to `count` non-flat crops of `size`, on the 8-pixel JPEG grid, spread
+    evenly in reading order (flat crops, std < FLAT_CROP_STD, are skipped as the tiler skips them)."""
+    h, w = size
+    gray = to_gray(img)
+    ys = range(0, gray.shape[0] - h + 1, max(8, h // 8 * 8))
+    xs = range(0, gray.shape[1] - w + 1, max(8, w // 8 * 8))
+    boxes = [(y, x) for y in ys for x in xs if float(np.std(gray[y:y + h, x:x + w])) >= FLAT_CROP_STD]
+    if len(boxes) > count:
+        boxes = [boxes[i] for i in np.linspace(0, len(boxes) - 1, count).astype(np.int64)]
+    return boxes
+
+
+def measure_crops(path: str | os.PathLike, size: tuple[int, int], count: int) -> list[dict[str, Any]]:
+    """Records of up to `count` crops of `size` of an image file (the whole image when it is smaller):
+    to compare a folder of large raws with a folder of small LR tiles like with like. The JPEG facts
+    and the enlargement belong to the whole image: measured once on it, given to every crop."""
+    img, data = _read(path)
+    if img.shape[0] < 2 * size[0] and img.shape[1] < 2 * size[1]:
+        return [measure_file(path)]
+    whole = whole_image_facts(img, data)
+    out = []
+    for y, x in crop_boxes(img, size, count):
+        crop = np.ascontiguousarray(img[y:y + size[0], x:x + size[1]])
+        rec = {"file": f"{path}#{y},{x}", **measure_array(crop, data, whole)}
+        out.append({key: rec.get(key) for key in FIELDS})
+    return out

@@ -14,7 +14,9 @@ Method, in two steps:
    and far above it one column off. The kernels are the enlargement modes of our `resize` op
    (`bicubic_aa`, `bilinear_aa`, `lanczos`); their weights are read from the op itself, by enlarging
    combs of unit impulses 8 samples apart; pixels clipped at 0 or 255 are left out. A candidate is
-   accepted when its best kernel's residual is below DIP times that of the neighbours w +- 1.
+   accepted when its best kernel's residual is below DIP times that of the neighbours w +- 1 (which
+   must miss by MIN_MISFIT levels^2 at least). Windows are WINDOW pixels, longer for factors below 2
+   so that each fit keeps DOF samples beyond its unknowns.
 `upscaled_by` is W / w (1.0 for native); `kernel` names the mode family with the lowest residual.
 """
 
@@ -26,16 +28,19 @@ import numpy as np
 
 from srkit.degrade.ops.resize import resize_image
 
-MIN_FACTOR = 1.15
+MIN_FACTOR = 1.2
 MAX_FACTOR = 4.5
 KERNELS = ("bicubic_aa", "bilinear_aa", "lanczos")
 FAMILY = {"bicubic_aa": "bicubic", "bilinear_aa": "bilinear", "lanczos": "lanczos"}
-WINDOW = 64
+WINDOW = 64  # pixels per window at factors >= 2; longer below, so every fit keeps DOF spare samples
+DOF = 16
+MARGIN = 4  # pixels kept from the borders, where resizers differ
 N_WINDOWS = 8
 N_PEAKS = 3
 PEAK = 2.5  # a spectral peak stands this far above the median
 COMMON = (2.0, 1.5, 3.0, 4.0)  # always tried: the usual enlargements
 SCREEN = 0.6  # with the first kernel, a dip at least this deep is worth a closer look
+MIN_MISFIT = 4.0  # a width one off must miss by this much (levels^2): else the windows are too flat
 DIP = 0.35  # the true width leaves at most this share of its neighbours' residual
 COMB = 8  # impulses 8 samples apart: wider than any kernel's reach (lanczos: 3)
 
@@ -88,38 +93,45 @@ def _design(width_lr: int, width_hr: int, mode: str) -> tuple[np.ndarray, np.nda
     return weights, first
 
 
-def _residual(rows: np.ndarray, starts: np.ndarray, width_lr: int, mode: str) -> float:
-    """Mean squared residual of the windows' projection on the span of the enlargement from width_lr."""
+def window_for(factor: float) -> int:
+    """Window length leaving at least DOF samples beyond the about length / factor + COMB unknowns."""
+    return max(WINDOW, int(np.ceil((DOF + COMB) / (1.0 - 1.0 / factor))))
+
+
+def _residual(rows: np.ndarray, starts: np.ndarray, length: int, width_lr: int, mode: str) -> float:
+    """Mean squared residual of the windows' projection on the span of the enlargement from width_lr
+    (nan when the windows leave no spare samples)."""
     width_hr = rows.shape[1]
     weights, first = _design(width_lr, width_hr, mode)
     total, count = 0.0, 0
     for row, x0 in zip(rows, starts, strict=True):
-        xs = np.arange(x0, x0 + WINDOW)
+        xs = np.arange(x0, x0 + length)
         lo = int(first[xs].min())
         hi = int(first[xs].max()) + COMB
-        a = np.zeros((WINDOW, hi - lo))
-        a[np.arange(WINDOW)[:, None], (first[xs] - lo)[:, None] + np.arange(COMB)[None, :]] = weights[xs]
+        a = np.zeros((length, hi - lo))
+        a[np.arange(length)[:, None], (first[xs] - lo)[:, None] + np.arange(COMB)[None, :]] = weights[xs]
         y = row[xs]
         unclipped = (y > 0.5) & (y < 254.5)  # clipping at 0 / 255 is not linear: leave those out
         a, y = a[unclipped], y[unclipped]
         a = a[:, np.abs(a).sum(axis=0) > 1e-9]
-        if y.size < a.shape[1] + 8:
+        if y.size < a.shape[1] + DOF // 2:
             continue
         coef, *_ = np.linalg.lstsq(a, y, rcond=None)
         total += float(np.square(y - a @ coef).sum())
         count += y.size - a.shape[1]
-    return total / max(count, 1)
+    return total / count if count else float("nan")
 
 
-def _detailed_windows(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The N_WINDOWS (row, start) windows with the most detail, away from the borders."""
+def _detailed_windows(img: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The N_WINDOWS (row, start) windows of `length` with the most detail, away from the borders."""
     h, w = img.shape
-    step = WINDOW // 2
-    starts = np.arange(16, w - WINDOW - 16, step)
+    starts = np.arange(MARGIN, w - length - MARGIN + 1, max(1, length // 2))
     rows_idx = np.arange(0, h, max(1, h // 96))
+    if starts.size == 0:
+        return np.empty((0, w)), starts
     detail = np.abs(np.diff(img[rows_idx].astype(np.float32), axis=1))
     csum = np.concatenate([np.zeros((rows_idx.size, 1), np.float32), np.cumsum(detail, axis=1)], axis=1)
-    energy = csum[:, starts + WINDOW - 1] - csum[:, starts]
+    energy = csum[:, starts + length - 1] - csum[:, starts]
     best = np.argsort(energy, axis=None)[::-1][:N_WINDOWS]
     r, s = np.unravel_index(best, energy.shape)
     return img[rows_idx[r]].astype(np.float64), starts[s]
@@ -127,26 +139,34 @@ def _detailed_windows(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _along_rows(img: np.ndarray) -> UpscaleEstimate | None:
     h, w = img.shape
-    if w < WINDOW + 40 or h < 8:
-        return None
-    rows, starts = _detailed_windows(img)
-    if rows.shape[0] == 0:
+    if h < 8:
         return None
     best: tuple[float, int, str] | None = None
+    windows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for f in _candidates(img):
-        low = int(np.floor(w / f))
-        widths = [low - 1, low, low + 1, low + 2]
-        first = [_residual(rows, starts, lr, KERNELS[0]) for lr in widths]
-        i = 1 + int(np.argmin(first[1:3]))
+        length = window_for(f)
+        if length > w - 2 * MARGIN:
+            continue
+        if length not in windows:
+            windows[length] = _detailed_windows(img, length)
+        rows, starts = windows[length]
+        if rows.shape[0] == 0:
+            continue
+        low = int(round(w / f))
+        widths = [low - 2, low - 1, low, low + 1, low + 2]
+        first = [_residual(rows, starts, length, lr, KERNELS[0]) for lr in widths]
+        if not np.isfinite(first).all():
+            continue
+        i = 1 + int(np.argmin(first[1:4]))
         if first[i] > SCREEN * min(first[i - 1], first[i + 1]):
             continue  # no dip even for the first kernel: native at this factor
         lr = widths[i]
-        scores = {KERNELS[0]: first[i]} | {m: _residual(rows, starts, lr, m) for m in KERNELS[1:]}
+        scores = {KERNELS[0]: first[i]} | {m: _residual(rows, starts, length, lr, m) for m in KERNELS[1:]}
         mode = min(scores, key=scores.get)
         around = (min(first[i - 1], first[i + 1]) if mode == KERNELS[0]
-                  else min(_residual(rows, starts, lr + d, mode) for d in (-1, 1)))
+                  else min(_residual(rows, starts, length, lr + d, mode) for d in (-1, 1)))
         ratio = scores[mode] / max(around, 1e-9)
-        if ratio < DIP and (best is None or ratio < best[0]):
+        if around >= MIN_MISFIT and ratio < DIP and (best is None or ratio < best[0]):
             best = (ratio, lr, mode)
     if best is None:
         return None
