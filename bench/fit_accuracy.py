@@ -57,7 +57,8 @@ def table(title: str, rows: dict, unit: str = "") -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     pages = real_images(role="dev", folder="manga")
@@ -85,7 +86,8 @@ def main() -> None:
         if native["upscaled_by"] != 1.0:
             misses.append(f"page {page_no}: native read as enlarged x{native['upscaled_by']}")
         b0 = native["blur_sigma"] or 0.0
-        print(f"page {page_no} ({path.name}): clean reduced page reads blur {b0}, noise {native['noise_sigma']}")
+        print(f"page {page_no} ({path.name}): clean reduced page reads blur {b0}, "
+              f"noise {native['noise_sigma']}")
         for s in (0.5, 1.0, 1.5, 2.0):
             for q in (None, 85):
                 rec = measure(hr, RawSpec(page_no, blur=s, quality=q))

@@ -10,8 +10,9 @@ quality that is null (no JPEG seen) counts as 100.
 
 Like with like: LR tiles are small crops of pages, raws are usually whole pages, and what a feature
 reads depends on how much page it sees (a 100 px tile often holds no solid black). So raws at least
-twice the LR's median size are measured in up to RAW_CROPS crops of that size (non-flat ones, on their
-8-pixel JPEG grid, the JPEG quality still read from the file's tables): one record per crop.
+twice the LR's median side are cut as `sr-data tile` would cut them at that side (its grid and its
+rejection of flat and low-detail tiles; up to RAW_CROPS per raw) and measured crop by crop. The JPEG
+facts and the enlargement are the whole raw's, read once (a crop's JPEG grid offset is kept track of).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from srkit.degrade.fit import DEFAULT_LIMIT, QUANTILES, find_images, measure_ima
 SCALES = {"jpeg_quality": 5.0, "blur_sigma": 0.3, "noise_sigma": 1.5, "upscaled_by": 0.05,
           "black_point": 8.0, "white_point": 8.0, "gamma": 0.25, "tone": 0.05}
 NO_JPEG = 100.0
-RAW_CROPS = 6  # crops of the LR's size measured per raw (raws at least twice the LR's size)
+RAW_CROPS = 64  # at most this many tile-sized crops measured per raw (evenly spread)
 
 
 @dataclass
@@ -117,8 +118,7 @@ def compare_folders(lr_dir: str | os.PathLike, raws_dir: str | os.PathLike,
     lr_records, lr_errors = measure_images(lr_paths, jobs, backend, step)
     crop = None
     if lr_records:
-        crop = (int(np.median([r["height"] for r in lr_records])),
-                int(np.median([r["width"] for r in lr_records])))
+        crop = int(np.median([min(r["height"], r["width"]) for r in lr_records]))
     raw_records, raw_errors = measure_images(raw_paths, jobs, backend, step, crop=crop, crops=RAW_CROPS)
     if not lr_records or not raw_records:
         raise UsageError("no readable images on one side; see the errors above")

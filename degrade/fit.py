@@ -31,6 +31,7 @@ from srkit.degrade.estimate.noise import noise_sigma
 from srkit.degrade.fit_recipe import baseline_of, fit_parts, fresh_recipe, rebased_recipe
 from srkit.degrade.ops.compress import apply_jpeg
 from srkit.degrade.ops.resize import resize_image
+from srkit.degrade.ops.scan import apply_levels
 from srkit.degrade.recipe import RecipeError, load_recipe, parse_recipe
 from srkit.degrade.recipe_toml import dump_recipe
 from srkit.tiling.sources import find_sources
@@ -39,6 +40,7 @@ QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 CATEGORIES = ("channels", "jpeg_quality_source", "jpeg_tables", "subsampling", "upscale_kernel")
 BASELINE_TILES = 48
 DEFAULT_LIMIT = 2000
+WASHED_WHITE, WASHED_BLACK = 245.0, 10.0  # paper below / black above these: a washed-out raw
 
 Progress = Callable[[int, int], None]
 
@@ -75,7 +77,7 @@ class _Measure:
     """Measure one file in a worker (a plain class: it pickles for process pools): its record, or the
     records of its crops of `crop` size; an error record when it cannot be read."""
 
-    def __init__(self, single_thread: bool, crop: tuple[int, int] | None, crops: int):
+    def __init__(self, single_thread: bool, crop: int | None, crops: int):
         self.single_thread = single_thread
         self.crop = crop
         self.crops = crops
@@ -95,7 +97,7 @@ class _Measure:
 
 def measure_images(
     paths: list[str], jobs: int | None = 0, backend: str = "loky", on_progress: Progress | None = None,
-    crop: tuple[int, int] | None = None, crops: int = 6,
+    crop: int | None = None, crops: int = 64,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Records of the readable images (sorted by file; per crop when `crop` is given) and the errors."""
     n_jobs = min(resolve_jobs(jobs), max(1, len(paths)))
@@ -126,9 +128,12 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def baseline_records(tiles_dir: str | os.PathLike, scale: int, qualities: list[int],
-                     count: int = BASELINE_TILES) -> tuple[list[dict[str, Any]], dict[int, float]]:
+                     washed: tuple[float, float] | None = None,
+                     count: int = BASELINE_TILES,
+                     ) -> tuple[list[dict[str, Any]], dict[tuple[int, bool], float]]:
     """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`,
-    and their median noise reading after JPEG at each of `qualities`."""
+    and their median noise reading after JPEG at each of `qualities`, as they are and (when `washed`
+    gives a black and a white point) through those levels: what a raw reads with no noise added."""
     from srkit.tiling.manifest import kept_tiles, manifest_path
 
     if not manifest_path(tiles_dir).is_file():
@@ -149,13 +154,29 @@ def baseline_records(tiles_dir: str | os.PathLike, scale: int, qualities: list[i
         lrs.append(lr)
         out.append({"file": tile["key"], **measure_array(lr)})
     noise_at = {}
+    variants = [(False, None)] + ([(True, washed)] if washed else [])
     for q in sorted(set(qualities)):
-        found = [noise_sigma(to_gray(apply_jpeg(lr, {"quality": q, "subsampling": "420"})), table_of(q)).sigma
-                 for lr in lrs]
-        found = [s for s in found if s is not None]
-        if found:
-            noise_at[q] = round(float(np.median(found)), 3)
+        for is_washed, points in variants:
+            found = []
+            for lr in lrs:
+                img = lr if points is None else apply_levels(lr, {"black": points[0], "white": points[1],
+                                                                  "gamma": 1.0})
+                jpeg = to_gray(apply_jpeg(img, {"quality": q, "subsampling": "420"}))
+                found.append(noise_sigma(jpeg, table_of(q)).sigma or 0.0)  # no reading: no noise to see
+            if found:
+                noise_at[(q, is_washed)] = round(float(np.median(found)), 3)
     return out, noise_at
+
+
+def washed_points(records: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """Median black and white points of the raws whose paper is not white or whose black is not black."""
+    off = [r for r in records if (r.get("white_point") or 255.0) <= WASHED_WHITE
+           or (r.get("black_point") or 0.0) >= WASHED_BLACK]
+    if not off:
+        return None
+    black = float(np.median([r.get("black_point") or 0.0 for r in off]))
+    white = float(np.median([r.get("white_point") or 255.0 for r in off]))
+    return (black, white) if white - black > 32 else None
 
 
 def _header(inputs: list[str | os.PathLike], records: list[dict[str, Any]], scale: int,
@@ -206,7 +227,8 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
         raise UsageError(f"none of the {len(paths)} image(s) could be read; see the list above")
     tiles_dir = str(tiles) if tiles is not None and Path(tiles).is_dir() else None
     qualities = sorted({int(5 * round(r["jpeg_quality"] / 5)) for r in records if r.get("jpeg_quality")})
-    baseline, noise_at = baseline_records(tiles_dir, scale, qualities) if tiles_dir else ([], {})
+    washed = washed_points(records)
+    baseline, noise_at = baseline_records(tiles_dir, scale, qualities, washed) if tiles_dir else ([], {})
     parts = fit_parts(records, scale, baseline_of(baseline, noise_at))
     header = _header(inputs, records, scale, baseline, tiles_dir)
     data = (fresh_recipe(parts, name, scale, header) if base_recipe is None
@@ -224,7 +246,9 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
         "version": 1, "inputs": [str(i) for i in inputs], "scale": scale, "recipe": str(out), "base": base,
         "summary": summary, "images": records, "errors": errors,
         "baseline": {"tiles": tiles_dir, "images": len(baseline), "summary": summarise(baseline),
-                     "noise_after_jpeg": {str(q): n for q, n in noise_at.items()}, "records": baseline},
+                     "noise_after_jpeg": [{"quality": q, "washed": w, "noise": n}
+                                          for (q, w), n in sorted(noise_at.items())],
+                     "records": baseline},
     }, indent=1) + "\n")
     atomic_write_text(out, text)
     return FitResult(records, errors, summary, baseline, out, json_path, text, parts.notes,

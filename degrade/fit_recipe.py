@@ -2,10 +2,11 @@
 
 The chain (each step only where the raws call for it): downscale to HR / scale (`bicubic_aa`), or for
 the share of raws that were enlarged, downscale further and enlarge back by the measured factor with
-the measured kernel; blur; levels; noise; JPEG. Every number is a weighted choice over the measured
-values (their quantiles when there are many), so the recipe draws what the raws show, at the rate
-they show it. What the user's HR tiles already have after a plain downscale (the *baseline*: their
-own softness, grain and midtones) is taken off: the recipe adds only the difference.
+the measured kernel; blur; levels and noise (drawn together, as scans show them); JPEG. Every number
+is a weighted choice over the measured values (their quantiles when there are many), so the recipe
+draws what the raws show, at the rate they show it. What the user's HR tiles already have after a
+plain downscale (the *baseline*: their own softness, and the texture JPEG leaves that reads as a
+little noise) is taken off: the recipe adds only the difference.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from srkit.degrade.recipe_toml import COMMENT
 
 UPSCALED = 1.05  # upscaled_by at least this: the raw was enlarged
 BLURRED = 0.25  # added blur sigma (px) below this: sharp
-NOISY = 1.0  # added noise sigma (levels) below this: clean
+NOISY = 1.0  # noise sigma (levels) below this: clean
+MIN_GAMMA_RAWS = 3  # a gamma ratio needs this many raws on each side
+MIN_NOISE_SHARE = 0.05  # noise read on under 5 % of the image (a few flat blocks) does not count
+NOISE_OVER_FLOOR = 1.3  # noisy: 30 % over what the HR tiles read with no noise at that quality
 WASHED_LEVELS = 10.0  # black or white point this far (levels) from the baseline's: levels step
 MAX_CHOICES = 6
 MODES = {"bicubic": "bicubic_aa", "bilinear": "bilinear_aa", "lanczos": "lanczos"}
@@ -32,8 +36,9 @@ SUBSAMPLING = {"4:2:0": "420", "4:2:2": "422", "4:4:4": "444"}
 @dataclass(frozen=True)
 class Baseline:
     """The medians the user's HR tiles measure after a plain antialiased bicubic downscale by the scale;
-    `noise_at`: their noise reading after JPEG at each quality the raws show (what compression alone
-    leaves of the page's texture reads as a little noise)."""
+    `noise_at`: their noise reading after JPEG at each quality the raws show, as they are and put through
+    the washed raws' levels (what compression leaves of the page's texture reads as a little noise,
+    more where paper at 255 is no use to the estimator)."""
 
     blur: float = 0.0
     noise: float = 0.0
@@ -41,12 +46,14 @@ class Baseline:
     black: float = 0.0
     white: float = 255.0
     images: int = 0
-    noise_at: tuple[tuple[int, float], ...] = ()
+    noise_at: tuple[tuple[int, bool, float], ...] = ()  # (quality, washed, noise reading)
 
-    def noise_for(self, quality: int | None) -> float:
-        if quality is None or not self.noise_at:
+    def noise_for(self, quality: int | None, washed: bool = False) -> float:
+        """The noise a raw of this quality (and washed-out paper or not) reads with no noise added."""
+        rows = [r for r in self.noise_at if r[1] == washed] or [r for r in self.noise_at]
+        if quality is None or not rows:
             return self.noise
-        return min(self.noise_at, key=lambda qn: abs(qn[0] - quality))[1]
+        return min(rows, key=lambda r: abs(r[0] - quality))[2]
 
 
 def _median(records: list[dict[str, Any]], key: str) -> float | None:
@@ -54,14 +61,15 @@ def _median(records: list[dict[str, Any]], key: str) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def baseline_of(records: list[dict[str, Any]], noise_at: dict[int, float] | None = None) -> Baseline:
+def baseline_of(records: list[dict[str, Any]],
+                noise_at: dict[tuple[int, bool], float] | None = None) -> Baseline:
     if not records:
         return Baseline()
     return Baseline(blur=_median(records, "blur_sigma") or 0.0,
                     noise=_median(records, "noise_sigma") or 0.0,
                     gamma=_median(records, "gamma"), black=_median(records, "black_point") or 0.0,
                     white=_median(records, "white_point") or 255.0, images=len(records),
-                    noise_at=tuple(sorted((noise_at or {}).items())))
+                    noise_at=tuple(sorted((q, w, n) for (q, w), n in (noise_at or {}).items())))
 
 
 def choice(values: list[float], digits: int, integer: bool = False) -> Any:
@@ -113,7 +121,8 @@ class Fitted:
     enlarged: list[dict[str, Any]]  # one sequence step per kernel family, with its weight
     enlarged_weights: list[int]
     native_count: int
-    levels: dict[str, Any] | None
+    scan: dict[str, Any] | None  # levels and noise drawn together (a fresh recipe)
+    levels: dict[str, Any] | None  # each on its own (for a --base recipe's own steps)
     noise: dict[str, Any] | None
     jpeg: dict[str, Any] | None
     notes: list[str]
@@ -161,55 +170,100 @@ def fit_parts(raws: list[dict[str, Any]], scale: int, base: Baseline) -> Fitted:
         steps.append({"op": "resize", "to": "final", "mode": mode})
         enlarged.append({"sequence": steps})
         weights.append(len(group))
-    levels = _levels_step(raws, base, notes)
-    noise = _noise_step(raws, base)
+    scan, levels, noise = _scan_steps(raws, base, notes)
     jpeg = _jpeg_step(raws)
-    return Fitted(native_blur, enlarged, weights, len(native), levels, noise, jpeg, notes)
+    return Fitted(native_blur, enlarged, weights, len(native), scan, levels, noise, jpeg, notes)
 
 
-def _levels_step(raws: list[dict[str, Any]], base: Baseline, notes: list[str]) -> dict[str, Any] | None:
-    """Washed-out raws (black or white point off the baseline's): their points, and their midtone gamma
-    over that of the other raws (the same kind of pages: gamma depends on content as much as on tone)."""
-    n = len(raws)
-    washed, plain = [], []
-    for r in raws:
-        black = r.get("black_point") if r.get("black_point") is not None else base.black
-        white = r.get("white_point") if r.get("white_point") is not None else base.white
-        off = black - base.black >= WASHED_LEVELS or base.white - white >= WASHED_LEVELS
-        (washed if off else plain).append((black, white, r.get("gamma")))
-    if not washed:
-        return None
-    blacks = [max(0.0, b - base.black) for b, _, _ in washed]
-    whites = [min(255.0, w + (255.0 - base.white)) for _, w, _ in washed]
+def _is_washed(r: dict[str, Any], base: Baseline) -> bool:
+    black = r.get("black_point") if r.get("black_point") is not None else base.black
+    white = r.get("white_point") if r.get("white_point") is not None else base.white
+    return black - base.black >= WASHED_LEVELS or base.white - white >= WASHED_LEVELS
+
+
+def _noise_of(r: dict[str, Any], base: Baseline) -> float:
+    """The raw's noise when it stands clear of what compression leaves of the page's texture, else 0."""
+    sigma = r.get("noise_sigma")
+    if sigma is None or (r.get("noise_fraction") or 0.0) < MIN_NOISE_SHARE:
+        return 0.0  # a reading from a few flat blocks inside a drawing is too weak to add noise for
+    floor = base.noise_for(r.get("jpeg_quality"), _is_washed(r, base))
+    return float(sigma) if sigma >= max(NOISY, NOISE_OVER_FLOOR * floor) else 0.0
+
+
+def _levels_spec(group: list[dict[str, Any]], base: Baseline, reference: float | None,
+                 ) -> tuple[dict[str, Any], str]:
+    """levels keys for a group of washed raws. Gamma: the midtone statistic of its noise-free members
+    over `reference` (the median of the unwashed, noise-free raws: pages of the same folder, so of the
+    same kind; the statistic depends on content as much as on tone, and noise moves it)."""
+    blacks = [max(0.0, (r["black_point"] if r.get("black_point") is not None else base.black) - base.black)
+              for r in group]
+    whites = [min(255.0, (r["white_point"] if r.get("white_point") is not None else base.white)
+                  + (255.0 - base.white)) for r in group]
     if max(blacks) >= min(whites):
         blacks = [min(b, min(whites) - 1.0) for b in blacks]
-    washed_g = [g for _, _, g in washed if g]
-    plain_g = [g for _, _, g in plain if g]
-    reference = float(np.median(plain_g)) if len(plain_g) >= 3 else base.gamma
-    if reference and washed_g:
-        gamma: Any = choice([g / reference for g in washed_g], 2)
-        told = f"gamma over the other raws' {_fmt([g / reference for g in washed_g])}"
+    ratios = [r["gamma"] / reference for r in group
+              if reference and r.get("gamma") and not _noise_of(r, base)]
+    if len(ratios) >= MIN_GAMMA_RAWS:  # one value, their median: per-page statistics scatter widely
+        gamma: Any = round(float(np.median(ratios)), 2)
+        told = f"gamma over the unwashed raws' {_fmt(ratios)}"
     else:
-        gamma, told = 1.0, "gamma kept (no unwashed raws or HR tiles to compare the midtones with)"
-        notes.append("levels gamma not fitted: " + told.split("(")[1].rstrip(")"))
-    step = {COMMENT: [f"Levels: {len(washed)} of {n} raws are washed out: black {_fmt(blacks, 1)}, "
-                      f"white {_fmt(whites, 1)}; {told}."],
-            "op": "levels", "black": choice(blacks, 1), "white": choice(whites, 1), "gamma": gamma}
-    return _with_p(step, _share(len(washed), n))
+        gamma, told = 1.0, "gamma 1 (too few noise-free raws here, or unwashed ones, to compare midtones)"
+    keys = {"black": choice(blacks, 1), "white": choice(whites, 1), "gamma": gamma}
+    return keys, f"black {_fmt(blacks, 1)}, white {_fmt(whites, 1)}, {told}"
 
 
-def _noise_step(raws: list[dict[str, Any]], base: Baseline) -> dict[str, Any] | None:
+Step = dict[str, Any]
+
+
+def _scan_steps(raws: list[dict[str, Any]], base: Baseline,
+                notes: list[str]) -> tuple[Step | None, Step | None, Step | None]:
+    """(the joint scan step, the pooled levels step, the pooled noise step).
+
+    Washed-out tones and noise come together in scans: the joint step draws them together, one branch
+    per combination the raws show, weighted by how many show it. The pooled steps (each on its own)
+    are what a --base recipe's separate levels and noise steps get."""
+    n = len(raws)
+    plain = [r["gamma"] for r in raws
+             if r.get("gamma") and not _is_washed(r, base) and not _noise_of(r, base)]
+    reference = float(np.median(plain)) if len(plain) >= MIN_GAMMA_RAWS else None
+    groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+    for r in raws:
+        groups.setdefault((_is_washed(r, base), bool(_noise_of(r, base))), []).append(r)
+    children, weights = [], []
+    for (washed, noisy), group in sorted(groups.items(), reverse=True):
+        steps = []
+        if washed:
+            keys, told = _levels_spec(group, base, reference)
+            steps.append({COMMENT: [f"Levels ({len(group)} raws): {told}."], "op": "levels", **keys})
+        if noisy:
+            sigmas = [_noise_of(r, base) for r in group]
+            steps.append({COMMENT: [f"Noise ({len(group)} raws): {_fmt(sigmas)} levels, one plane on every "
+                                    "channel (the luma noise is sigma)."],
+                          "op": "gaussian_noise", "sigma": choice(sigmas, 2), "gray_prob": 1.0})
+        if steps:
+            children.append({"sequence": steps})
+            weights.append(len(group))
+    if not children:
+        return None, None, None
+    scan = {COMMENT: [f"Scan: {sum(weights)} of {n} raws are washed out and / or noisy (noise over what "
+                      "JPEG leaves of the HR tiles' texture at the raw's quality); each combination drawn "
+                      "as often as the raws show it."],
+            "name": "scan", "weights": weights, "one_of": children}
+    washed = [r for r in raws if _is_washed(r, base)]
+    levels = None
+    if washed:
+        keys, told = _levels_spec(washed, base, reference)
+        levels = _with_p({COMMENT: [f"Levels: {len(washed)} of {n} raws are washed out: {told}."],
+                          "op": "levels", **keys}, _share(len(washed), n))
     measured = [r for r in raws if r.get("noise_sigma") is not None]
-    added = [math.sqrt(max(0.0, float(r["noise_sigma"]) ** 2 - base.noise_for(r.get("jpeg_quality")) ** 2))
-             for r in measured]
-    noisy = [s for s in added if s >= NOISY]
-    if not noisy:
-        return None
-    step = {COMMENT: [f"Noise: {len(noisy)} of {len(measured)} measurable raws have noise over the "
-                      f"baseline's (at their JPEG quality), {_fmt(noisy)} levels; one plane on every "
-                      "channel, so the luma noise is sigma."],
-            "op": "gaussian_noise", "sigma": choice(noisy, 2), "gray_prob": 1.0}
-    return _with_p(step, _share(len(noisy), len(measured)))
+    sigmas = [s for s in (_noise_of(r, base) for r in measured) if s]
+    noise = None
+    if sigmas:
+        noise = _with_p({COMMENT: [f"Noise: {len(sigmas)} of {len(measured)} measurable raws are noisy, "
+                                   f"{_fmt(sigmas)} levels; one plane on every channel."],
+                         "op": "gaussian_noise", "sigma": choice(sigmas, 2), "gray_prob": 1.0},
+                        _share(len(sigmas), len(measured)))
+    return _with_p(scan, _share(sum(weights), n)), levels, noise
 
 
 def _jpeg_step(raws: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -245,7 +299,7 @@ def fresh_recipe(parts: Fitted, name: str, scale: int, header: list[str]) -> dic
         weights = ([parts.native_count] if parts.native_count else []) + parts.enlarged_weights
         steps = [{COMMENT: ["Native raws: downscale to HR / scale; enlarged raws: their own branch."],
                   "name": "downscale", "weights": weights, "one_of": children}]
-    steps += [s for s in (parts.levels, parts.noise, parts.jpeg) if s is not None]
+    steps += [s for s in (parts.scan, parts.jpeg) if s is not None]
     return {COMMENT: header, "name": name,
             "description": f"Fitted by sr-data fit: {'; '.join(_describe(parts))}.",
             "scale": scale, "seed": 0, "steps": steps}
@@ -256,8 +310,7 @@ def _describe(parts: Fitted) -> list[str]:
     if parts.enlarged:
         out.append(f"{sum(parts.enlarged_weights)} of {parts.native_count + sum(parts.enlarged_weights)} "
                    "enlarged")
-    for label, step in (("blur", parts.native_blur), ("levels", parts.levels), ("noise", parts.noise),
-                        ("JPEG", parts.jpeg)):
+    for label, step in (("blur", parts.native_blur), ("levels and noise", parts.scan), ("JPEG", parts.jpeg)):
         if step is not None:
             out.append(f"{label} p {step.get('p', 1.0):g}")
     return out or ["a plain downscale"]

@@ -46,6 +46,12 @@ class LevelsEstimate:
     gamma: float | None
 
 
+def _median_u8(values: np.ndarray) -> float:
+    """Median of uint8 values by counting (a large selection's median without sorting it)."""
+    counts = np.cumsum(np.bincount(values, minlength=256))
+    return float(np.searchsorted(counts, (counts[-1] + 1) // 2))
+
+
 def _core_level(gray: np.ndarray, core: np.ndarray, darkest: bool, slack: float) -> float | None:
     """Median of the pixels whose 5 x 5 core level is within `slack` of the extreme core level."""
     extreme = float(core.min() if darkest else core.max())
@@ -54,19 +60,18 @@ def _core_level(gray: np.ndarray, core: np.ndarray, darkest: bool, slack: float)
     near = core <= extreme + slack if darkest else core >= extreme - slack
     if np.count_nonzero(near) < MIN_REGION * gray.size:
         return None
-    return float(np.median(gray[near]))
+    return _median_u8(gray[near])
 
 
 def levels(gray: np.ndarray, noise: float | None) -> LevelsEstimate:
     """Black point, white point (0..255) and midtone gamma of a gray image; see the module docstring."""
     u8 = gray if gray.dtype == np.uint8 else np.clip(np.rint(gray), 0, 255).astype(np.uint8)
-    g = u8.astype(np.float32)
     sigma = 0.0 if noise is None else float(noise)
     box = np.ones((3, 3), np.uint8)
     slack = 24.0 + 3.0 * sigma
-    black = _core_level(g, cv2.dilate(u8, box).astype(np.float32), True, slack)
-    white = _core_level(g, cv2.erode(u8, box).astype(np.float32), False, slack)
-    filtered = cv2.medianBlur(u8, 5).astype(np.float32)
+    black = _core_level(u8, cv2.dilate(u8, box), True, slack)
+    white = _core_level(u8, cv2.erode(u8, box), False, slack)
+    filtered = cv2.medianBlur(u8, 5)
     b = 0.0 if black is None else black
     w = 255.0 if white is None else white
     span = w - b
@@ -74,8 +79,8 @@ def levels(gray: np.ndarray, noise: float | None) -> LevelsEstimate:
     if span >= 32.0:
         margin = max(MID_MARGIN * span, 1.5 * sigma + 1.0)
         mid = filtered[(filtered > b + margin) & (filtered < w - margin)]
-        if mid.size >= MIN_MID_SHARE * g.size:
-            m = min(max(float(np.median(mid) - b) / span, 0.03), 0.87)  # gamma within 0.2..5
+        if mid.size >= MIN_MID_SHARE * u8.size:
+            m = min(max((_median_u8(mid) - b) / span, 0.03), 0.87)  # gamma within 0.2..5
             gamma = math.log(0.5) / math.log(m)
     return LevelsEstimate(black, white, gamma)
 
@@ -86,12 +91,13 @@ def tone(gray: np.ndarray) -> float:
     size = min(TONE_PATCH, h, w) // 2 * 2
     if size < 16:
         return 0.0
-    ys = sorted({*range(0, h - size + 1, size), h - size})
-    xs = sorted({*range(0, w - size + 1, size), w - size})
-    patches = [gray[y:y + size, x:x + size] for y in ys for x in xs]
-    busy = [p for p in patches if float(np.std(p)) >= FLAT_PATCH_STD]
-    if not busy:
+    ny, nx = h // size, w // size
+    grid = gray[:ny * size, :nx * size].astype(np.float32).reshape(ny, size, nx, size)
+    stds = grid.std(axis=(1, 3))  # one per patch of the regular grid
+    busy = np.argwhere(stds >= FLAT_PATCH_STD)
+    if busy.size == 0:
         return 0.0
     if len(busy) > MAX_TONE_PATCHES:
-        busy = [busy[i] for i in np.linspace(0, len(busy) - 1, MAX_TONE_PATCHES).astype(np.int64)]
-    return float(np.mean([tone_score(p) for p in busy]))
+        busy = busy[np.linspace(0, len(busy) - 1, MAX_TONE_PATCHES).astype(np.int64)]
+    scores = [tone_score(gray[y * size:(y + 1) * size, x * size:(x + 1) * size]) for y, x in busy]
+    return float(np.mean(scores))

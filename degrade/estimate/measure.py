@@ -27,11 +27,12 @@ from srkit.degrade.estimate.jpeg_tables import jpeg_file_info, table_of
 from srkit.degrade.estimate.levels import levels, tone
 from srkit.degrade.estimate.noise import noise_sigma
 from srkit.degrade.estimate.upscale import upscaled_by
+from srkit.tiling.grid import grid
+from srkit.tiling.scores import DEFAULT_FLAT_STD, DEFAULT_MIN_LAP, rejection_reason, score_boxes
 
 # The numeric fields a fit summarises and compare compares, in the order they are shown.
 FEATURES = ("jpeg_quality", "blur_sigma", "noise_sigma", "upscaled_by", "black_point", "white_point",
             "gamma", "tone")
-FLAT_CROP_STD = 8.0
 FIELDS = ("file", "width", "height", "channels", "jpeg_quality", "jpeg_quality_source", "jpeg_tables",
           "subsampling", "progressive", "jpeg_grid_aligned", "upscaled_by", "upscale_kernel",
           "blur_sigma", "blur_edges", "noise_sigma", "noise_fraction", "black_point", "white_point",
@@ -112,30 +113,34 @@ def measure_file(path: str | os.PathLike) -> dict[str, Any]:
     return {key: rec.get(key) for key in FIELDS}
 
 
-def crop_boxes(img: np.ndarray, size: tuple[int, int], count: int) -> list[tuple[int, int]]:
-    """Top-left corners of up to `count` non-flat crops of `size`, on the 8-pixel JPEG grid, spread
-    evenly in reading order (flat crops, std < FLAT_CROP_STD, are skipped as the tiler skips them)."""
-    h, w = size
+def crop_boxes(img: np.ndarray, size: int, count: int) -> list[tuple[int, int]]:
+    """Top-left corners of the crops `sr-data tile` would keep at this size (its grid, border tiles
+    shifted in, flat and low-detail ones rejected by its rules), at most `count` of them evenly spread:
+    the same parts of a page as the LR tiles show when the raw is that page reduced."""
     gray = to_gray(img)
-    ys = range(0, gray.shape[0] - h + 1, max(8, h // 8 * 8))
-    xs = range(0, gray.shape[1] - w + 1, max(8, w // 8 * 8))
-    boxes = [(y, x) for y in ys for x in xs if float(np.std(gray[y:y + h, x:x + w])) >= FLAT_CROP_STD]
-    if len(boxes) > count:
-        boxes = [boxes[i] for i in np.linspace(0, len(boxes) - 1, count).astype(np.int64)]
-    return boxes
+    if min(gray.shape) < size:
+        return []
+    boxes = grid(gray.shape[0], gray.shape[1], size, size, "shift")
+    kept = [(b.y, b.x) for b, s in zip(boxes, score_boxes(gray, boxes), strict=True)
+            if rejection_reason(s, DEFAULT_FLAT_STD, DEFAULT_MIN_LAP) is None]
+    if len(kept) > count:
+        kept = [kept[i] for i in np.linspace(0, len(kept) - 1, count).astype(np.int64)]
+    return kept
 
 
-def measure_crops(path: str | os.PathLike, size: tuple[int, int], count: int) -> list[dict[str, Any]]:
-    """Records of up to `count` crops of `size` of an image file (the whole image when it is smaller):
-    to compare a folder of large raws with a folder of small LR tiles like with like. The JPEG facts
-    and the enlargement belong to the whole image: measured once on it, given to every crop."""
+def measure_crops(path: str | os.PathLike, size: int, count: int) -> list[dict[str, Any]]:
+    """Records of the tile-sized crops of an image file (the whole image when it is under twice the
+    size): to compare a folder of large raws with a folder of small LR tiles like with like. The JPEG
+    facts and the enlargement belong to the whole image: measured once on it, given to every crop."""
     img, data = _read(path)
-    if img.shape[0] < 2 * size[0] and img.shape[1] < 2 * size[1]:
+    if min(img.shape[:2]) < 2 * size:
         return [measure_file(path)]
     whole = whole_image_facts(img, data)
     out = []
     for y, x in crop_boxes(img, size, count):
-        crop = np.ascontiguousarray(img[y:y + size[0], x:x + size[1]])
-        rec = {"file": f"{path}#{y},{x}", **measure_array(crop, data, whole)}
+        crop = np.ascontiguousarray(img[y:y + size, x:x + size])
+        gy, gx = whole["_grid"]
+        facts = {**whole, "_grid": ((gy - y) % 8, (gx - x) % 8)}  # the JPEG grid, seen from the crop
+        rec = {"file": f"{path}#{y},{x}", **measure_array(crop, data, facts)}
         out.append({key: rec.get(key) for key in FIELDS})
     return out

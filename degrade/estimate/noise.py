@@ -2,10 +2,11 @@
 
 Method: the image's 8 x 8 blocks (on its JPEG grid when it has one) are taken to the DCT, where
 white noise of standard deviation sigma gives every AC coefficient the same N(0, sigma^2) while the
-content of a flat block lives in the lowest frequencies. Blocks with more than two clipped pixels
-(noise on white paper at 255 loses its upper half) are left out, and of the rest the flat ones are
-kept: those whose five lowest AC coefficients are no larger than noise alone would make them (two
-passes: a first estimate from the quietest tenth of the blocks, then every block within 1.3 sigma). The other 58
+content of a flat block lives in the lowest frequencies and a textured one (screentone) anywhere.
+Blocks with more than two clipped pixels (noise on white paper at 255 loses its upper half) are left
+out, and of the rest the flat ones are kept: those whose AC coefficients are no larger than noise
+alone would make them (two passes: a first estimate from the quietest tenth of the blocks, then
+every block whose AC rms is within 1.3 sigma, plus half the quantiser's step where there is one). The other 58
 frequencies each give an estimate:
 - no quantisation (a lossless image, or a table entry of 1): sigma = 1.4826 * median |c| (the
   median absolute deviation, robust to the odd textured block), less the decoder's rounding;
@@ -16,7 +17,9 @@ frequencies each give an estimate:
   a plain high-pass of the decoded image underestimates once JPEG has removed part of it. What
   compression leaves of a page's fine texture reads as a little noise too (1 to 3 levels at quality
   80 to 95 on the test pages): the fit measures that floor on the user's own HR tiles and takes it off.
-The estimate is the median over the frequencies whose own estimate is informative; `fraction` is the
+The estimate is the median over the frequencies whose own estimate is informative, provided they agree
+as white noise's do (upper quartile within twice the lower: a screentone that survived the reduction
+reads as strong "noise" at a few frequencies only; then there is no estimate). `fraction` is the
 share of the image's pixels in the blocks it used.
 """
 
@@ -32,11 +35,12 @@ from srkit.degrade.estimate.blocks import block_dct, block_view
 MAX_BLOCKS = 6000  # flat-candidate blocks read (evenly spaced): the estimate is a median, this is plenty
 MIN_BLOCKS = 12  # fewer flat blocks than this: no estimate
 QUIET_SHARE = 0.1  # the first estimate reads the quietest tenth of the blocks
-FLAT_BOUND = 1.3  # flat: low-frequency rms within 1.3 sigma (87 % of pure-noise blocks pass)
+FLAT_BOUND = 1.3  # flat: AC rms within 1.3 sigma (nearly all pure-noise blocks pass)
 LOW = np.array([1, 8, 9, 2, 16])  # the five lowest AC frequencies (row-major u * 8 + v): content
 HIGH = np.array([k for k in range(1, 64) if k not in set(LOW.tolist())])
 ROUNDING_VAR = 1.0 / 12.0  # the decoder rounds each pixel: variance 1/12 in every coefficient
 CLIP_LO, CLIP_HI = 2.0 - 128.0, 253.0 - 128.0  # block values (minus 128) that count as clipped
+WHITE = 2.0  # white noise reads alike at every frequency: quartiles of the estimates within 2x
 MAX_CLIPPED = 2  # clipped pixels a block may hold (noise on light paper clips now and then)
 
 
@@ -49,6 +53,8 @@ class NoiseEstimate:
 def _sigma_per_frequency(coeffs: np.ndarray, steps: np.ndarray | None) -> np.ndarray:
     """One sigma estimate per HIGH frequency (nan where that frequency says nothing)."""
     out = np.full(HIGH.size, np.nan)
+    if coeffs.shape[0] == 0:
+        return out
     for j, k in enumerate(HIGH):
         c = np.abs(coeffs[:, k].astype(np.float64))
         t = 1.0 if steps is None else float(steps[k])
@@ -63,9 +69,15 @@ def _sigma_per_frequency(coeffs: np.ndarray, steps: np.ndarray | None) -> np.nda
 
 
 def _estimate(coeffs: np.ndarray, steps: np.ndarray | None) -> float | None:
+    """The median of the frequencies' estimates; None unless they agree as white noise's do."""
     per_freq = _sigma_per_frequency(coeffs, steps)
     good = per_freq[np.isfinite(per_freq)]
-    return float(np.median(good)) if good.size >= 5 else None
+    if good.size < 5:
+        return None
+    q25, q50, q75 = np.quantile(good, (0.25, 0.5, 0.75))
+    if q75 > WHITE * max(q25, 1e-6):
+        return None  # the "noise" is far stronger at some frequencies than others: texture, not noise
+    return float(q50)
 
 
 def noise_sigma(gray: np.ndarray, table: np.ndarray | None = None,
@@ -89,12 +101,12 @@ def noise_sigma(gray: np.ndarray, table: np.ndarray | None = None,
         return NoiseEstimate(None, 0.0)
     coeffs = block_dct(blocks)
     steps = None if table is None else np.asarray(table, np.float64).reshape(64)
-    activity = np.sqrt(np.square(coeffs[:, LOW]).mean(axis=1))
+    activity = np.sqrt(np.square(coeffs[:, 1:]).mean(axis=1))  # all 63 AC: texture is not quiet
     quiet = coeffs[activity <= np.quantile(activity, QUIET_SHARE)]
     first = _estimate(quiet, steps) if quiet.shape[0] >= MIN_BLOCKS else None
     if first is None:
         return NoiseEstimate(None, 0.0)
-    # A flat block's low-frequency rms is noise alone: within 2x of sigma (plus the quantiser's step).
+    # A flat block's AC rms is noise alone: within FLAT_BOUND sigma (plus half the quantiser's step).
     bound = FLAT_BOUND * max(first, 0.5) + (0.0 if steps is None else float(steps[LOW].max()) / 2.0)
     flat = coeffs[activity <= bound]
     if flat.shape[0] < MIN_BLOCKS:

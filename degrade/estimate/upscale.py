@@ -100,26 +100,29 @@ def window_for(factor: float) -> int:
 
 def _residual(rows: np.ndarray, starts: np.ndarray, length: int, width_lr: int, mode: str) -> float:
     """Mean squared residual of the windows' projection on the span of the enlargement from width_lr
-    (nan when the windows leave no spare samples)."""
+    (nan when the windows leave no spare samples). All windows are solved at once (normal equations,
+    a tiny ridge for the columns a window does not reach); clipped pixels get weight 0."""
     width_hr = rows.shape[1]
     weights, first = _design(width_lr, width_hr, mode)
-    total, count = 0.0, 0
-    for row, x0 in zip(rows, starts, strict=True):
-        xs = np.arange(x0, x0 + length)
-        lo = int(first[xs].min())
-        hi = int(first[xs].max()) + COMB
-        a = np.zeros((length, hi - lo))
-        a[np.arange(length)[:, None], (first[xs] - lo)[:, None] + np.arange(COMB)[None, :]] = weights[xs]
-        y = row[xs]
-        unclipped = (y > 0.5) & (y < 254.5)  # clipping at 0 / 255 is not linear: leave those out
-        a, y = a[unclipped], y[unclipped]
-        a = a[:, np.abs(a).sum(axis=0) > 1e-9]
-        if y.size < a.shape[1] + DOF // 2:
-            continue
-        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-        total += float(np.square(y - a @ coef).sum())
-        count += y.size - a.shape[1]
-    return total / count if count else float("nan")
+    xs = starts[:, None] + np.arange(length)[None, :]  # (n, length)
+    lo = first[xs[:, 0]]
+    span = int((first[xs[:, -1]] - lo).max()) + COMB
+    a = np.zeros((starts.size, length, span))
+    cols = (first[xs] - lo[:, None])[:, :, None] + np.arange(COMB)[None, None, :]
+    np.put_along_axis(a, cols, weights[xs], axis=2)
+    y = np.take_along_axis(rows, xs, axis=1)
+    keep = ((y > 0.5) & (y < 254.5)).astype(np.float64)  # clipping at 0 / 255 is not linear: left out
+    aw = a * keep[:, :, None]
+    awt = aw.transpose(0, 2, 1)
+    gram = awt @ a + 1e-9 * np.eye(span)[None]
+    coef = np.linalg.solve(gram, awt @ y[:, :, None])
+    resid = (y - (a @ coef)[:, :, 0]) * keep
+    unknowns = (np.abs(aw).sum(axis=1) > 1e-9).sum(axis=1)
+    spare = keep.sum(axis=1) - unknowns
+    ok = spare >= DOF // 2
+    if not ok.any():
+        return float("nan")
+    return float(np.square(resid[ok]).sum() / spare[ok].sum())
 
 
 def _detailed_windows(img: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -77,7 +77,8 @@ def make_raw(hr: np.ndarray, spec: RawSpec) -> tuple[np.ndarray, bytes, str]:
         black, white, gamma = spec.levels
         img = OPS["levels"].apply(img, {"black": black, "white": white, "gamma": gamma})
     if spec.noise:
-        img = OPS["gaussian_noise"].apply(img, {"sigma": spec.noise, "gray": True, "noise_seed": spec.seed + 1})
+        img = OPS["gaussian_noise"].apply(img, {"sigma": spec.noise, "gray": True,
+                                                "noise_seed": spec.seed + 1})
     if spec.quality is None:
         return img, encode_png(img), ".png"
     data = jpeg_bytes(img, spec.quality, "420")
@@ -104,19 +105,22 @@ def write_raws(pages: list[Path], specs: list[RawSpec], folder: Path) -> dict[st
     return out
 
 
-def web_raws(n_pages: int) -> list[RawSpec]:
-    """A folder of 'web raws' as an aggregator would serve them: mostly JPEG q 70-95, half of them
-    blurred, a quarter noisy, some enlarged x1.5 or x2 (bicubic), some washed out, two saved as PNG
-    after their JPEG, a few in colour."""
+SCAN = (16.0, 224.0, 1.0)  # scanned paper: noise comes with scans, whose paper is not pure white
+WASHED = (20.0, 235.0, 1.3)  # a washed-out re-encode
+
+
+def web_raws(n_pages: int, count: int = 24) -> list[RawSpec]:
+    """A folder of 'web raws' as an aggregator serves them: JPEG q 70-95, about half blurred, a third
+    noisy scans (paper not pure white), some enlarged x1.5 or x2 (bicubic), some washed out, two
+    saved as PNG after their JPEG, a few in colour."""
     rng = np.random.default_rng(7)
     specs = []
-    for i in range(24):
-        page = i % n_pages
+    for i in range(count):
         enlarge = float(rng.choice([1.0, 1.0, 1.0, 1.5, 2.0]))
         blur = float(rng.choice([0.0, 0.0, 0.6, 0.9, 1.2])) if enlarge == 1 else float(rng.choice([0.0, 0.5]))
-        noise = float(rng.choice([0.0, 0.0, 0.0, 3.0, 6.0]))
-        quality = int(rng.integers(70, 96))
-        levels = (18.0, 238.0, 1.3) if i % 6 == 5 else None
-        specs.append(RawSpec(page=page, blur=blur, enlarge=enlarge, noise=noise, quality=quality,
-                             save="png" if i % 12 == 3 else "jpg", colour=i % 8 == 7, levels=levels, seed=i))
+        noise = float(rng.choice([0.0, 0.0, 3.0, 6.0]))
+        levels = SCAN if noise else (WASHED if i % 4 == 3 else None)
+        specs.append(RawSpec(page=i % n_pages, blur=blur, enlarge=enlarge, noise=noise,
+                             quality=int(rng.integers(70, 96)), save="png" if i % 12 == 3 else "jpg",
+                             colour=i % 8 == 7, levels=levels, seed=i))
     return specs
