@@ -133,6 +133,6 @@ def compare_folders(lr_dir: str | os.PathLike, raws_dir: str | os.PathLike,
                                        for k, v in features.items()},
         "records": {"lr": lr_records, "raws": raw_records}, "errors": errors,
     }, indent=1) + "\n")
-    plot_comparison(features, overall, f"LR {lr_dir}", f"raws {raws_dir}", png_path)
+    plot_comparison(features, overall, f"LR: {lr_dir}", f"raws: {raws_dir}", png_path)
     return CompareResult(features, overall, counts, errors, json_path, png_path,
                          {"lr": lr_records, "raws": raw_records}, time.perf_counter() - start)

@@ -31,8 +31,8 @@ from srkit.degrade.estimate.jpeg_tables import QUALITIES, standard_tables
 # Zigzag-like selection: frequencies (u, v) with u + v <= 7 hold most of the nonzero coefficients.
 _FREQS = np.array([u * 8 + v for u in range(8) for v in range(8) if u + v <= 7 and u + v > 0])
 MAX_COEFFS = 600  # nonzero coefficients kept per frequency (evenly spaced): enough for the test
-MAX_BLOCKS = 4000  # blocks read for the quality (evenly spaced over the image)
-GRID_PIXELS = 200_000  # pixels read per axis to find the grid
+MAX_BLOCKS = 3000  # blocks read for the quality (evenly spaced over the image)
+GRID_PIXELS = 100_000  # pixels read per axis to find the grid
 MIN_COEFFS = 24  # a frequency with fewer nonzero coefficients says nothing
 CONSISTENT = 0.2  # consistency a JPEG quality needs at least (no JPEG: 0 +- 0.05)
 NEAR_BEST = 0.85  # the coarsest quality within this share of the best consistency is the estimate
