@@ -90,7 +90,8 @@ def test_noise_is_none_on_a_screentone_without_noise():
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 2.0])
 def test_blur_of_sharp_edges(sigma):
-    img = OPS["gaussian_blur"].apply(sharp_page(), {"sigma": sigma, "kernel_size": 2 * math.ceil(3 * sigma) + 1})
+    params = {"sigma": sigma, "kernel_size": 2 * math.ceil(3 * sigma) + 1}
+    img = OPS["gaussian_blur"].apply(sharp_page(), params)
     assert abs(blur_sigma(img, 0.0, 255.0, 0.0).sigma - sigma) <= 0.1
 
 

@@ -93,7 +93,8 @@ def synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fit")
     pages = write_manga_pages(root / "pages", count=2)
     specs = [RawSpec(0, quality=80), RawSpec(1, quality=90, blur=1.0), RawSpec(0, quality=70, save="png"),
-             RawSpec(1, enlarge=2.0, quality=85), RawSpec(0, noise=5.0, levels=(16.0, 224.0, 1.0), quality=92)]
+             RawSpec(1, enlarge=2.0, quality=85),
+             RawSpec(0, noise=5.0, levels=(16.0, 224.0, 1.0), quality=92)]
     write_raws(sorted(pages), specs, root / "raws")
     (root / "raws" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     tile_pages([str(p) for p in sorted(pages)], root / "tiles", TileOptions(size=400, jobs=1))

@@ -1,4 +1,4 @@
-"""The ops `sr-data fit` writes into recipes: levels, paper, ink_spread, sharpen (properties, on any input)."""
+"""The ops `sr-data fit` writes into recipes: levels, paper, ink_spread, sharpen (their properties)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def test_sharpen_identity_cases(seed, radius, amount):
     assert np.array_equal(OPS["sharpen"].apply(img, {"radius": radius, "amount": amount, "threshold": 255.0}),
                           img)
     flat = np.full((20, 20), 0.4, np.float32)
-    assert np.allclose(OPS["sharpen"].apply(flat, {"radius": radius, "amount": amount, "threshold": 0.0}), flat)
+    params = {"radius": radius, "amount": amount, "threshold": 0.0}
+    assert np.allclose(OPS["sharpen"].apply(flat, params), flat)
 
 
 def test_sharpen_leaves_halos_that_usm_softens():
