@@ -32,7 +32,7 @@ from srkit.degrade.fit_recipe import baseline_of, fit_parts, fresh_recipe, rebas
 from srkit.degrade.ops.compress import apply_jpeg
 from srkit.degrade.ops.resize import resize_image
 from srkit.degrade.ops.scan import apply_levels
-from srkit.degrade.recipe import RecipeError, load_recipe, parse_recipe
+from srkit.degrade.recipe import RecipeError, dry_run, load_recipe, parse_recipe
 from srkit.degrade.recipe_toml import dump_recipe
 from srkit.tiling.sources import find_sources
 
@@ -236,7 +236,7 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
                                 header + [f"Base recipe: {base_recipe.source}."]))
     text = dump_recipe(data)
     try:
-        parse_recipe(text, str(out))
+        dry_run(parse_recipe(text, str(out)))
     except RecipeError as err:  # a fitted recipe the engine refuses is our bug: say so plainly
         raise RuntimeError(f"the fitted recipe does not validate: {err}") from err
     out.parent.mkdir(parents=True, exist_ok=True)
