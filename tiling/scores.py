@@ -33,21 +33,25 @@ DEFAULT_MIN_LAP = 3.0
 
 SCORE_NAMES = ("std", "lap", "white", "black", "tone")
 
-_TONE_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_TONE_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def _tone_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hann window and the indexes of the 2-16 px band in ``_pair_powers``'s layout, for an n x n patch."""
+def _tone_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hann window, the indexes of the 2-16 px band and the frequency of every entry of
+    ``_pair_powers``'s layout, for an n x n patch."""
     if n not in _TONE_CACHE:
         h = n // 2
         hann = cv2.createHanningWindow((n, n), cv2.CV_32F)
-        fu = np.fft.fftfreq(n)
-        mid = np.hypot(fu[:, None], (np.arange(1, h) / n)[None, :]).ravel()  # columns 1..h-1, all rows
-        edge = np.arange(h + 1) / n  # columns 0 and h: rows 0..h (the rest are their mirror images)
-        col_h = np.hypot(edge, 0.5)
-        radius = np.concatenate([mid, edge, col_h])
+        rows = np.rint(np.fft.fftfreq(n) * n).astype(np.int64)
+        mid = np.stack(np.broadcast_arrays(rows[:, None], np.arange(1, h)[None, :]), -1).reshape(-1, 2)
+        edge = np.arange(h + 1)  # columns 0 and h: rows 0..h (the rest are their mirror images)
+        col_0 = np.stack([edge, np.zeros_like(edge)], -1)
+        col_h = np.stack([edge, np.full_like(edge, h)], -1)
+        coords = np.concatenate([mid, col_0, col_h])
+        radius = np.hypot(coords[:, 0], coords[:, 1]) / n
         band = np.flatnonzero((radius >= 1.0 / TONE_MAX_PERIOD) & (radius <= 1.0 / TONE_MIN_PERIOD))
-        _TONE_CACHE[n] = (hann, band)
+        coords.setflags(write=False)
+        _TONE_CACHE[n] = (hann, band, coords)
     return _TONE_CACHE[n]
 
 
@@ -76,6 +80,30 @@ def _pair_powers(ccs: np.ndarray) -> tuple[np.ndarray, float]:
     return pairs, float(pairs.sum())
 
 
+def patch_spectrum(patch: np.ndarray) -> tuple[np.ndarray, float]:
+    """Spectral power per conjugate pair of frequencies of a square gray patch of even side (its mean
+    removed, Hann-windowed), and the total non-DC power.
+
+    The pairs are laid out as ``pair_frequencies(n)`` gives their frequencies.
+    """
+    n = patch.shape[0]
+    patch = patch.astype(np.float32)
+    patch -= float(patch.mean())
+    hann, _, _ = _tone_tables(n)
+    return _pair_powers(cv2.dft(patch * hann))
+
+
+def pair_frequencies(n: int) -> np.ndarray:
+    """(row, column) frequency, in cycles per patch, of each pair of ``patch_spectrum`` for an n x n
+    patch (read-only; the mirror image of each is its negative)."""
+    return _tone_tables(n)[2]
+
+
+def tone_band(n: int) -> np.ndarray:
+    """Indexes of the pairs of ``patch_spectrum`` with a period of 2 to 16 px, for an n x n patch."""
+    return _tone_tables(n)[1]
+
+
 def tone_score(gray_tile: np.ndarray) -> float:
     """Screentone score of a gray tile (see the module docstring); 0 for tiny or flat tiles."""
     h, w = gray_tile.shape[:2]
@@ -83,13 +111,10 @@ def tone_score(gray_tile: np.ndarray) -> float:
     if n < 16:
         return 0.0
     y0, x0 = (h - n) // 2, (w - n) // 2
-    patch = gray_tile[y0:y0 + n, x0:x0 + n].astype(np.float32)
-    patch -= float(patch.mean())
-    hann, band = _tone_tables(n)
-    pairs, total = _pair_powers(cv2.dft(patch * hann))
+    pairs, total = patch_spectrum(gray_tile[y0:y0 + n, x0:x0 + n])
     if total <= 1e-6 * n * n:
         return 0.0
-    inband = pairs[band]
+    inband = pairs[tone_band(n)]
     k = min(TONE_PEAKS, inband.size)
     peaks = np.partition(inband, inband.size - k)[inband.size - k:]
     return min(1.0, float(peaks.sum()) / total)
