@@ -35,7 +35,7 @@ from srkit.train.progress import TrainBar
 from srkit.train.run_guard import check_same_data, comparable_best, lock_run_folder, run_identity
 from srkit.train.schedule import lr_factor
 from srkit.train.usm import usm_sharpen
-from srkit.train.validate import ValSet, load_valset, save_grid, score_on_valset, split_warnings
+from srkit.train.validate import ValSet, load_valset, manga_record, save_grid, score_on_valset, split_warnings
 
 
 @dataclass
@@ -342,7 +342,8 @@ def validate(run: Run, it: int) -> None:
     psnr, ssim, outputs = score_on_valset(run.nets.final_model(), run.valset, run.device)
     run.last_psnr, run.last_ssim = psnr, ssim
     run.log.write({"kind": "val", "iter": it, "psnr": psnr, "ssim": ssim,
-                   "bicubic_psnr": run.valset.bicubic_psnr, "bicubic_ssim": run.valset.bicubic_ssim})
+                   "bicubic_psnr": run.valset.bicubic_psnr, "bicubic_ssim": run.valset.bicubic_ssim,
+                   **manga_record(run.valset, outputs)})
     save_grid(run.run_dir / "samples" / f"iter_{it:08d}.png", run.valset, outputs, run.cfg.train.samples)
     if run.best_psnr is None or psnr > run.best_psnr:
         run.best_psnr, run.best_iter = psnr, it

@@ -1,9 +1,9 @@
 """A PNG plot of a run's ``metrics.jsonl`` drawn with OpenCV (no plotting library needed).
 
-Top panel: training losses (log scale) against the iteration; bottom panel: validation PSNR of the
-model and of the bicubic baseline. Both panels share one iteration axis, from 0 to the last iteration
-logged, so a single validation point sits where it belongs; the legend is above each frame, never
-over the data.
+Top panel: training losses (log scale) against the iteration; then validation PSNR of the model and
+of the bicubic baseline; then the manga scores ``tone_kept`` and ``line_f1`` of both (0..1). The
+panels share one iteration axis, from 0 to the last iteration logged, so a single validation point
+sits where it belongs; the legend is above each frame, never over the data.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from srkit.core.manifest import read_jsonl
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 W, H, MARGIN = 900, 300, 60
+MANGA_SERIES = {"tone_kept": "tone_kept", "bicubic tone": "bicubic_tone_kept",
+                "line_f1": "line_f1", "bicubic line": "bicubic_line_f1"}
 
 
 def _panel(series: dict[str, list[tuple[float, float]]], title: str, log: bool,
@@ -81,6 +83,7 @@ def _panel(series: dict[str, list[tuple[float, float]]], title: str, log: bool,
 def plot_metrics(metrics_file: Path, out_png: Path) -> Path:
     losses: dict[str, list[tuple[float, float]]] = {}
     val: dict[str, list[tuple[float, float]]] = {"val_psnr": [], "bicubic_psnr": []}
+    manga: dict[str, list[tuple[float, float]]] = {name: [] for name in MANGA_SERIES}
     for rec in read_jsonl(metrics_file):
         it = float(rec.get("iter", 0))
         if rec.get("kind") == "train":
@@ -90,9 +93,14 @@ def plot_metrics(metrics_file: Path, out_png: Path) -> Path:
         elif rec.get("kind") == "val":
             val["val_psnr"].append((it, float(rec["psnr"])))
             val["bicubic_psnr"].append((it, float(rec["bicubic_psnr"])))
+            for name, key in MANGA_SERIES.items():  # absent from runs logged before these scores, or None
+                if isinstance(rec.get(key), (int, float)):
+                    manga[name].append((it, float(rec[key])))
     last = max((x for pts in (*losses.values(), *val.values()) for x, _ in pts), default=1.0)
     x_range = (0.0, max(last, 1.0))
     img = np.concatenate([_panel(losses, "training losses (log)", log=True, x_range=x_range),
-                          _panel(val, "validation PSNR (dB, Y)", log=False, x_range=x_range)], axis=0)
+                          _panel(val, "validation PSNR (dB, Y)", log=False, x_range=x_range),
+                          _panel(manga, "validation tone_kept / line_f1", log=False, x_range=x_range)],
+                         axis=0)
     write_png(out_png, img, level=3)
     return out_png

@@ -1,14 +1,17 @@
-"""Validation on the store's validation split: PSNR / SSIM on Y beside the bicubic baseline.
+"""Validation on the store's validation split: PSNR / SSIM on Y and the manga scores ``tone_kept``
+and ``line_f1`` (``train.manga_scores``), beside the bicubic baseline.
 
 The validation pairs are whole tiles (no crop). The model sees the LR; the baseline is the Pillow
 bicubic upscale of the same LR (for scale-1 stores, whose LR is already at HR size, the LR itself).
 The border shaved is the SR factor: the store's scale, or for a down-up (scale-1) store the recipe's
-nominal factor, as the SRCNN papers measure.
+nominal factor, as the SRCNN papers measure. Each HR tile is analysed for the manga scores once, when
+the pairs are loaded, so a validation only analyses the model's outputs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,9 +20,11 @@ import torch
 from torch import nn
 
 from srkit.core.images import hwc, write_png
+from srkit.train.manga_scores import Reference, reference, score_against
 from srkit.train.metrics import bicubic_upscale, psnr_ssim_y, round_to_uint8
 
 MIN_VALIDATION = 8  # fewer validation pairs give a PSNR that moves with the pick of tiles
+VAL_MANGA_SCORES = ("tone_kept", "line_f1")
 
 
 @dataclass
@@ -31,6 +36,8 @@ class ValSet:
     border: int                   # pixels shaved from every side before measuring
     bicubic_psnr: float
     bicubic_ssim: float
+    references: list[Reference] = field(default_factory=list)   # each HR analysed for the manga scores
+    bicubic_manga: dict[str, float | None] = field(default_factory=dict)
 
 
 def load_valset(store, val_max: int) -> ValSet | None:
@@ -54,7 +61,10 @@ def load_valset(store, val_max: int) -> ValSet | None:
         bases.append(base)
         scores.append(psnr_ssim_y(base, pair.hr, crop_border=border))
     p, s = np.mean(scores, axis=0)
-    return ValSet(keys, lrs, hrs, bases, border, float(p), float(s))
+    valset = ValSet(keys, lrs, hrs, bases, border, float(p), float(s),
+                    references=[reference(hr, border) for hr in hrs])
+    valset.bicubic_manga = mean_manga_scores(valset, bases)
+    return valset
 
 
 @torch.no_grad()
@@ -76,6 +86,24 @@ def score_on_valset(model: nn.Module, valset: ValSet,
     scores = [psnr_ssim_y(out, hr, crop_border=valset.border) for out, hr in pairs]
     p, s = np.mean(scores, axis=0)
     return float(p), float(s), outputs
+
+
+def mean_manga_scores(valset: ValSet, outputs: list[np.ndarray]) -> dict[str, float | None]:
+    """Mean ``tone_kept`` and ``line_f1`` of ``outputs`` over the validation pairs where each is measured
+    (None when no pair holds screentone, or lines)."""
+    scores = [score_against(ref, out) for ref, out in zip(valset.references, outputs, strict=True)]
+    means: dict[str, float | None] = {}
+    for name in VAL_MANGA_SCORES:
+        values = [s[name] for s in scores if math.isfinite(s[name])]
+        means[name] = float(np.mean(values)) if values else None
+    return means
+
+
+def manga_record(valset: ValSet, outputs: list[np.ndarray]) -> dict[str, float | None]:
+    """The manga scores of a validation for ``metrics.jsonl``: the model's, and the bicubic baseline's
+    as ``bicubic_<name>``."""
+    baseline = {f"bicubic_{name}": value for name, value in valset.bicubic_manga.items()}
+    return {**mean_manga_scores(valset, outputs), **baseline}
 
 
 def split_warnings(store, val_max: int) -> list[str]:
