@@ -7,7 +7,12 @@ bicubic down-up (Pillow), as ``sr-train score`` scores a pair: the HR analysed o
 (``time.process_time``), so other jobs on the machine change them little. The issue's target: the
 whole pair under 1 s on one core.
 
-    python bench/scores.py [--repeats 5] [--pages FILE ...]
+``--validation`` measures what the manga scores add to a validation during training: 16 tiles of
+400 px from the dev pages, degraded by ``rawkuma_like`` (x4), upscaled by untrained networks of the
+sizes the presets use; the CPU time of ``score_on_valset`` (inference, PSNR / SSIM) against that of
+``manga_record`` (tone_kept and line_f1 of the outputs), torch and OpenCV on one thread.
+
+    python bench/scores.py [--repeats 5] [--pages FILE ...] [--validation]
 """
 
 from __future__ import annotations
@@ -45,11 +50,66 @@ def cpu_seconds(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+class TileStore:
+    """The little of a store that ``load_valset`` reads, over tiles in memory (every tile in validation)."""
+
+    def __init__(self, pairs: list[tuple[str, np.ndarray, np.ndarray]]):
+        self.pairs = pairs
+        self.val_indices = list(range(len(pairs)))
+        self.scale = 4
+        self.index = {"recipe": {"nominal_scale": 4}}
+
+    def read(self, i: int):
+        from types import SimpleNamespace
+
+        key, hr, lr = self.pairs[i]
+        return SimpleNamespace(key=key, hr=hr, lr=lr)
+
+
+def validation_overhead(pages: list[Path], repeats: int) -> None:
+    import torch
+
+    from srkit.degrade.recipe import load_recipe
+    from srkit.train.models import build_model
+    from srkit.train.validate import load_valset, manga_record, score_on_valset
+
+    torch.set_num_threads(1)
+    recipe = load_recipe("rawkuma_like")
+    pairs = []
+    for path in pages:
+        hr, _ = read_image(path, color="gray")
+        for y in range(0, hr.shape[0] - 400 + 1, 400):
+            for x in range(0, hr.shape[1] - 400 + 1, 400):
+                tile = np.ascontiguousarray(hr[y:y + 400, x:x + 400])
+                if tile.std() >= 20:
+                    key = f"{path.stem}_{y}_{x}"
+                    pairs.append((key, tile, recipe.plan_and_apply(tile, key)[0]))
+    pairs = pairs[:: max(1, len(pairs) // 16)][:16]
+    start = time.process_time()
+    valset = load_valset(TileStore(pairs), 0)
+    loading = time.process_time() - start
+    print(f"\n{len(pairs)} validation tiles of 400 px; analysing their HR once when loading: {loading:.3f} s")
+    print("| network | inference + PSNR / SSIM | + tone_kept, line_f1 | overhead |")
+    print("|---|---:|---:|---:|")
+    device = torch.device("cpu")
+    nets = {"compact 32 x 4 (smoke)": ("compact", {"num_feat": 32, "num_conv": 4}),
+            "RRDBNet 3 blocks x 32": ("rrdbnet", {"num_block": 3, "num_feat": 32}),
+            "compact 64 x 16 (compact_x4)": ("compact", {"num_feat": 64, "num_conv": 16})}
+    for name, (arch, options) in nets.items():
+        torch.manual_seed(0)
+        model = build_model(arch, 1, 1, 4, **options)
+        outputs = score_on_valset(model, valset, device)[2]
+        base = cpu_seconds(lambda m=model: score_on_valset(m, valset, device), repeats)
+        extra = cpu_seconds(lambda o=outputs: manga_record(valset, o), repeats)
+        print(f"| {name} | {base:.3f} s | {extra:.3f} s | {extra / base:.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pages", nargs="*", type=Path, help="Page files (default: the dev manga pages).")
+    parser.add_argument("--validation", action="store_true", help="Also measure the validation overhead.")
     args = parser.parse_args()
     pages = args.pages or [REAL / "manga" / name for name in DEV_PAGES]
     if not all(p.exists() for p in pages):
@@ -70,6 +130,8 @@ def main() -> None:
         print(f"| {path.name} | {hr.shape[1]} x {hr.shape[0]} | {analysis:.3f} s | {scoring:.3f} s | "
               f"{analysis + scoring:.3f} s | {classic:.3f} s | {whole:.3f} s |")
     print(f"\nworst page: {max(totals):.3f} s of CPU per pair on one core (target: under 1 s)")
+    if args.validation:
+        validation_overhead(pages, args.repeats)
 
 
 if __name__ == "__main__":
