@@ -12,7 +12,11 @@ whole pair under 1 s on one core.
 sizes the presets use; the CPU time of ``score_on_valset`` (inference, PSNR / SSIM) against that of
 ``manga_record`` (tone_kept and line_f1 of the outputs), torch and OpenCV on one thread.
 
-    python bench/scores.py [--repeats 5] [--pages FILE ...] [--validation]
+``--figure PATH`` draws the README's picture: one crop of a dev page (screentone, lines, clean
+paper) as the original and as several upscalers leave it, each labelled with its scores on the crop;
+``--model FILE`` adds a model's x4 output of the page degraded by ``rawkuma_like``.
+
+    python bench/scores.py [--repeats 5] [--pages FILE ...] [--validation] [--figure PATH [--model FILE]]
 """
 
 from __future__ import annotations
@@ -104,16 +108,68 @@ def validation_overhead(pages: list[Path], repeats: int) -> None:
         print(f"| {name} | {base:.3f} s | {extra:.3f} s | {extra / base:.1%} |")
 
 
+FIGURE_PAGE = "manga_bj_v01_p041.jpg"
+FIGURE_CROP = (1248, 816, 192)  # y, x, side: dot screentone, hatching, strokes and clean paper
+ZOOM = 2
+
+
+def figure(out: Path, model_file: Path | None) -> None:
+    """Crops of the original and of several upscalers' outputs, labelled with their scores."""
+    from srkit.core.images import write_png
+
+    page, _ = read_image(REAL / "manga" / FIGURE_PAGE, color="gray")
+    rng = np.random.default_rng(0)
+    noisy = page.astype(np.float64)
+    paper = page >= 240
+    noisy[paper] += rng.normal(0.0, 6.0, int(paper.sum()))
+    h, w = page.shape
+    small = Image.fromarray(page).resize((w // 4, h // 4), Image.Resampling.NEAREST)
+    panels = [("original", page), ("x2 bicubic down-up", down_up(page, 2)),
+              ("x4 bicubic down-up", down_up(page, 4)),
+              ("x4 nearest down-up", np.asarray(small.resize((w, h), Image.Resampling.NEAREST))),
+              ("noise on the paper", np.clip(np.rint(noisy), 0, 255).astype(np.uint8))]
+    if model_file is not None:
+        from srkit.degrade.recipe import load_recipe
+        from srkit.train.upscale import adapt_and_upscale, load_model
+
+        lr, _ = load_recipe("rawkuma_like").plan_and_apply(page, "figure")
+        panels.insert(3, ("model x4 (rawkuma_like LR)", adapt_and_upscale(load_model(model_file, "cpu"), lr)))
+    y, x, side = FIGURE_CROP
+    ref = reference(page[y:y + side, x:x + side])
+    tiles = []
+    for name, img in panels:
+        crop = np.ascontiguousarray(img[y:y + side, x:x + side])
+        sc = score_against(ref, crop)
+        tile = cv2.resize(crop, (side * ZOOM, side * ZOOM), interpolation=cv2.INTER_NEAREST)
+        label = np.full((58, side * ZOOM), 255, np.uint8)
+        lines = [name, f"tone_kept {sc['tone_kept']:.2f}  moire {sc['moire']:.2f}",
+                 f"line_f1 {sc['line_f1']:.2f}  paper_noise {sc['paper_noise']:.1f}"]
+        for i, text in enumerate(lines):
+            cv2.putText(label, text, (6, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 0, 1, cv2.LINE_AA)
+        tiles.append(np.pad(np.concatenate([tile, label]), 4, constant_values=255))
+    while len(tiles) % 3:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.concatenate(tiles[i:i + 3], axis=1) for i in range(0, len(tiles), 3)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_png(out, np.concatenate(rows), level=9)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pages", nargs="*", type=Path, help="Page files (default: the dev manga pages).")
     parser.add_argument("--validation", action="store_true", help="Also measure the validation overhead.")
+    parser.add_argument("--figure", type=Path, help="Draw the README's picture to this PNG and stop.")
+    parser.add_argument("--model", type=Path, help="With --figure: add this model's x4 output.")
     args = parser.parse_args()
+    if args.figure:
+        figure(args.figure, args.model)
+        return
     pages = args.pages or [REAL / "manga" / name for name in DEV_PAGES]
     if not all(p.exists() for p in pages):
-        raise SystemExit("needs ../shared/data/real (the real manga pages), or pass --pages")
+        raise SystemExit("needs the project's test images (the dev manga pages), or pass --pages")
     cv2.setNumThreads(1)
     print("| page | size | HR analysis | SR scores | manga scores | Y-PSNR / SSIM | whole pair |")
     print("|---|---|---:|---:|---:|---:|---:|")

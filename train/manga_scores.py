@@ -54,10 +54,17 @@ from srkit.tiling.scores import (
 
 SCORE_NAMES = ("tone_kept", "moire", "line_precision", "line_recall", "line_f1", "paper_noise")
 
+# 64 px holds 4 to 32 periods of the screentones the tile score sees (2 to 16 px), enough for sharp
+# peaks, and is small enough that a window seldom straddles a tone and plain paper.
 WINDOW = 64
+# The tile score's line between a regular tone (0.3 and above) and line art or noise (below 0.1).
 TONE_WINDOW_MIN = 0.3
+# Aliasing folds a fine screentone to long periods (a 3.5 px tone sampled every 4 px beats at 28 px).
 MOIRE_MAX_PERIOD = 32.0
+# The 3 x 3 Sobel gives 4 x a step's height: edges of 50 gray levels start a line, 25 continue it,
+# far above the JPEG noise of scanned paper (a few levels), so grain on paper draws no lines.
 LINE_LOW, LINE_HIGH = 100, 200
+# Within 4 px of ink the halo of an edge belongs to the line (the line scores see it), not the paper.
 PAPER_MARGIN = 4
 
 _NEAR = np.ones((3, 3), np.uint8)
