@@ -62,7 +62,7 @@ TONE_WINDOW_MIN = 0.3
 # Aliasing folds a fine screentone to long periods (a 3.5 px tone sampled every 4 px beats at 28 px).
 MOIRE_MAX_PERIOD = 32.0
 # The 3 x 3 Sobel gives 4 x a step's height: edges of 50 gray levels start a line, 25 continue it,
-# far above the JPEG noise of scanned paper (a few levels), so grain on paper draws no lines.
+# far above the JPEG noise of scanned paper (a few levels), so grain on paper draws almost no lines.
 LINE_LOW, LINE_HIGH = 100, 200
 # Within 4 px of ink the halo of an edge belongs to the line (the line scores see it), not the paper.
 PAPER_MARGIN = 4
