@@ -173,12 +173,11 @@ def reference(hr: np.ndarray, border: int = 0) -> Reference:
                      _near(hr_lines), paper)
 
 
-def _tone_scores(ref: Reference, gray: np.ndarray) -> tuple[float, float]:
-    if not ref.windows:
-        return math.nan, math.nan
+def _tone_by_window(ref: Reference, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tone_kept`` and ``moire`` of each screentone window."""
     _, moire_idx, _ = _tables(WINDOW)
     sr_power = np.asarray([patch_spectrum(gray[y:y + WINDOW, x:x + WINDOW])[0] for y, x in ref.windows],
-                          np.float32)
+                          np.float32).reshape(ref.hr_power.shape)
     rows = np.arange(len(ref.windows))[:, None]
     hr_peak = ref.hr_power[rows, ref.hr_peaks].astype(np.float64)
     sr_peak = sr_power[rows, ref.hr_peaks].astype(np.float64)
@@ -188,19 +187,35 @@ def _tone_scores(ref: Reference, gray: np.ndarray) -> tuple[float, float]:
     candidates = np.where(ref.near_peaks[:, moire_idx], -np.inf, sr_power[:, moire_idx])
     top = moire_idx[np.argpartition(candidates, -TONE_PEAKS, axis=1)[:, -TONE_PEAKS:]]
     excess = np.maximum(sr_power[rows, top].astype(np.float64) - ref.hr_power[rows, top], 0.0)
-    moire = excess.sum(1) / hr_peak.sum(1)
+    return kept, excess.sum(1) / hr_peak.sum(1)
+
+
+def _tone_scores(ref: Reference, gray: np.ndarray) -> tuple[float, float]:
+    if not ref.windows:
+        return math.nan, math.nan
+    kept, moire = _tone_by_window(ref, gray)
     return float(kept.mean()), float(moire.mean())
 
 
-def _line_scores(ref: Reference, gray: np.ndarray) -> tuple[float, float, float]:
+def _line_maps(ref: Reference, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The SR's edges in the line area, and where they are within 1 px."""
     sr_lines = _edges(gray) & ref.line_area
-    n_sr, n_hr = int(np.count_nonzero(sr_lines)), int(np.count_nonzero(ref.hr_lines))
+    return sr_lines, _near(sr_lines)
+
+
+def _precision_recall_f1(hr_lines: np.ndarray, hr_near: np.ndarray, sr_lines: np.ndarray,
+                         sr_near: np.ndarray) -> tuple[float, float, float]:
+    n_sr, n_hr = int(np.count_nonzero(sr_lines)), int(np.count_nonzero(hr_lines))
     if n_hr == 0:
         return math.nan, math.nan, math.nan
-    recall = np.count_nonzero(ref.hr_lines & _near(sr_lines)) / n_hr
-    precision = np.count_nonzero(sr_lines & ref.hr_lines_near) / n_sr if n_sr else 0.0
+    recall = np.count_nonzero(hr_lines & sr_near) / n_hr
+    precision = np.count_nonzero(sr_lines & hr_near) / n_sr if n_sr else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return float(precision), float(recall), float(f1)
+
+
+def _line_scores(ref: Reference, gray: np.ndarray) -> tuple[float, float, float]:
+    return _precision_recall_f1(ref.hr_lines, ref.hr_lines_near, *_line_maps(ref, gray))
 
 
 def _paper_noise(ref: Reference, gray: np.ndarray) -> float:
@@ -223,6 +238,32 @@ def score_against(ref: Reference, sr: np.ndarray) -> dict[str, float]:
     precision, recall, f1 = _line_scores(ref, gray)
     return {"tone_kept": tone_kept, "moire": moire, "line_precision": precision, "line_recall": recall,
             "line_f1": f1, "paper_noise": _paper_noise(ref, gray)}
+
+
+def tone_kept_by_window(ref: Reference, sr: np.ndarray) -> dict[tuple[int, int], float]:
+    """``tone_kept`` of each screentone window, by the (y, x) of its corner in ``sr`` (border included)."""
+    if not ref.windows:
+        return {}
+    kept, _ = _tone_by_window(ref, luma(sr, ref.border))
+    b = ref.border
+    return {(y + b, x + b): float(v) for (y, x), v in zip(ref.windows, kept, strict=True)}
+
+
+def line_f1_by_window(ref: Reference, sr: np.ndarray,
+                      min_edges: int = WINDOW) -> dict[tuple[int, int], float]:
+    """``line_f1`` in each ``WINDOW`` x ``WINDOW`` window holding at least ``min_edges`` HR edge pixels
+    (about a line across it), by the (y, x) of its corner in ``sr`` (border included)."""
+    sr_lines, sr_near = _line_maps(ref, luma(sr, ref.border))
+    out = {}
+    h, w = ref.shape
+    for y in window_starts(h):
+        for x in window_starts(w):
+            part = np.s_[y:y + WINDOW, x:x + WINDOW]
+            if np.count_nonzero(ref.hr_lines[part]) >= min_edges:
+                f1 = _precision_recall_f1(ref.hr_lines[part], ref.hr_lines_near[part], sr_lines[part],
+                                          sr_near[part])[2]
+                out[(y + ref.border, x + ref.border)] = f1
+    return out
 
 
 def manga_scores(sr: np.ndarray, hr: np.ndarray, border: int = 0) -> dict[str, float]:

@@ -14,9 +14,11 @@ from srkit.demo.pages import _screentone, manga_page
 from srkit.train.manga_scores import (
     SCORE_NAMES,
     WINDOW,
+    line_f1_by_window,
     manga_scores,
     reference,
     score_against,
+    tone_kept_by_window,
     window_starts,
 )
 from srkit.train.metrics import psnr_ssim_y
@@ -148,3 +150,18 @@ def test_windows_cover_the_image_evenly():
         assert starts[0] == 0 and starts[-1] == length - WINDOW
         assert all(0 < b - a <= WINDOW for a, b in zip(starts, starts[1:], strict=False))
     assert set(SCORE_NAMES) == set(manga_scores(dot_tone(5.0, 0.0), dot_tone(5.0, 0.0)))
+
+
+def test_scores_by_window_point_at_what_was_lost(dev_pages):
+    page = dev_pages[1]
+    ref = reference(page, border=4)
+    assert set(tone_kept_by_window(ref, page).values()) == {1.0}
+    assert set(line_f1_by_window(ref, page).values()) == {1.0}
+    damaged = page.copy()
+    damaged[1000:1400, 200:600] = cv2.GaussianBlur(page, (0, 0), 2.0)[1000:1400, 200:600]
+    tone = tone_kept_by_window(ref, damaged)
+    assert np.mean(list(tone.values())) == pytest.approx(score_against(ref, damaged)["tone_kept"])
+    for by_window in (tone, line_f1_by_window(ref, damaged)):
+        y, x = min(by_window, key=by_window.get)  # the worst window lies in the blurred square
+        assert 1000 - WINDOW < y < 1400 and 200 - WINDOW < x < 600 and by_window[(y, x)] < 0.5
+        assert max(by_window.values()) == 1.0  # and windows away from it are untouched
