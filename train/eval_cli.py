@@ -20,7 +20,10 @@ EVAL_HELP = (
     "Evaluate a model against nearest, bilinear and bicubic upscaling.\n\n"
     "Each HR image is degraded with --recipe (logged in degradations.jsonl, replayable), upscaled "
     "by every method, and scored with PSNR and SSIM on the Y channel with a border of `scale` pixels "
-    "shaved. Prints the table of means and writes table.csv and table.md to --out. A recipe name may "
+    "shaved, and with the manga scores (tone_kept, moire, line_precision, line_recall, line_f1, "
+    "paper_noise; see sr-train score). Prints the tables of means and writes table.csv, table.md, "
+    "scores.csv and scores.md to --out; --save-images also writes, per image, crops of the windows "
+    "where the model keeps the least screentone and the fewest lines. A recipe name may "
     "contain {scale} (e.g. bicubic_x{scale}) to evaluate several --scales. Use images the model never "
     "saw in training.\n\n" + EXIT_CODES_HELP
 )
@@ -68,8 +71,10 @@ def eval_command(
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     console.print(result.rich_table(f"recipe {recipe}, {len(files)} images"))
+    console.print(result.manga.rich_table("means of the manga scores (and PSNR / SSIM), see the README"))
     for line in result.skipped:
         console.print(f"[red]skipped[/red] {line}")
-    console.print(f"wrote {out / 'table.csv'}, {out / 'table.md'} and {out / 'degradations.jsonl'}")
+    console.print(f"wrote {out / 'table.csv'}, {out / 'table.md'}, {out / 'scores.csv'}, {out / 'scores.md'} "
+                  f"and {out / 'degradations.jsonl'}")
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)

@@ -1,5 +1,6 @@
 """``sr-train eval``: degrade HR images with a recipe, upscale them with a model and with nearest,
-bilinear and bicubic, and tabulate mean PSNR / SSIM on Y with a ``scale``-pixel border shave.
+bilinear and bicubic, and tabulate mean PSNR / SSIM on Y with a ``scale``-pixel border shave, and
+the manga scores (``eval_scores``: ``scores.csv``, one row per scale and method).
 
 The table has one row per scale and a PSNR and SSIM column per method, the form of the m-SRCNN
 paper's tables III and IV. Every degradation is logged with its plan (``degradations.jsonl``), so the
@@ -22,6 +23,7 @@ from srkit.core.images import ImageError, read_image, write_png
 from srkit.core.keys import page_key
 from srkit.core.manifest import canonical_json
 from srkit.core.workspace import DEGRADATIONS_LOG
+from srkit.train.eval_scores import EvalScores, save_worst_windows
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 _PIL_FILTERS = {
@@ -51,6 +53,7 @@ class EvalResult:
     methods: list[str] = field(default_factory=list)
     scales: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    manga: EvalScores = field(default_factory=EvalScores)  # PSNR, SSIM and the manga scores per image
 
     def add(self, scale: int, method: str, psnr: float, ssim: float) -> None:
         self.scores.setdefault((scale, method), []).append((psnr, ssim))
@@ -141,6 +144,7 @@ def evaluate(
     ``recipe`` may contain ``{scale}`` (e.g. ``bicubic_x{scale}``) to evaluate several scales.
     ``model_path=None`` evaluates the baselines only.
     """
+    from srkit.train.manga_scores import reference, score_against
     from srkit.train.metrics import psnr_ssim_y
     from srkit.train.upscale import adapt_and_upscale, load_model
 
@@ -182,14 +186,19 @@ def evaluate(
                 if fits:
                     outputs["model"] = adapt_and_upscale(loaded, lr, tile=tile, device=device,
                                                          pre_upsample=not down_up)
+            ref = reference(hr, s)
             for method, img in outputs.items():
                 psnr, ssim = psnr_ssim_y(img, hr, crop_border=s)
                 result.add(s, method, psnr, ssim)
+                result.manga.add(s, method, {"psnr": psnr, "ssim": ssim, **score_against(ref, img)})
             if save_images:
                 _save_comparison(out / "images" / f"{key}_x{s}.png", hr, outputs)
+                judged = "model" if "model" in outputs else "bicubic"
+                save_worst_windows(out / "images" / f"{key}_x{s}", hr, outputs, ref, judged)
             if progress is not None:
                 progress()
     result.write(out)
+    result.manga.write(out)
     atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in records))
     return result
 

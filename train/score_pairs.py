@@ -36,37 +36,20 @@ class ScoreReport:
     skipped: list[str] = field(default_factory=list)
 
     def means(self) -> dict[str, float]:
-        """Each column's mean over the images where it is finite (NaN: nothing to measure; inf: the
-        PSNR of identical images); NaN when no image has a finite value."""
-        out = {}
-        for column in COLUMNS:
-            values = [row[column] for row in self.rows.values() if math.isfinite(row[column])]
-            out[column] = float(np.mean(values)) if values else math.nan
-        return out
+        """Each column's mean over the images (``finite_mean``)."""
+        return {column: finite_mean([row[column] for row in self.rows.values()]) for column in COLUMNS}
 
     def table(self, digits: int = 4) -> list[dict[str, str]]:
         """Rows of text: one per image, then the means."""
-        rows = [{"image": name, **{c: _text(row[c], digits) for c in COLUMNS}}
+        rows = [{"image": name, **{c: format_score(row[c], digits) for c in COLUMNS}}
                 for name, row in self.rows.items()]
         if self.rows:
-            rows.append({"image": "mean", **{c: _text(v, digits) for c, v in self.means().items()}})
+            rows.append({"image": "mean", **{c: format_score(v, digits) for c, v in self.means().items()}})
         return rows
-
-    def markdown(self) -> str:
-        head = ["image", *COLUMNS]
-        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(row[h] for h in head) + " |" for row in self.table()]
-        return "\n".join(lines) + "\n"
 
     def write(self, out_dir: Path) -> None:
         """``scores.csv`` and ``scores.md`` in ``out_dir``."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["image", *COLUMNS], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.table())
-        atomic_write_text(out_dir / SCORES_CSV, buf.getvalue())
-        atomic_write_text(out_dir / SCORES_MD, self.markdown())
+        write_tables(out_dir, self.table())
 
     def rich_table(self, title: str):
         from rich import box
@@ -84,7 +67,29 @@ class ScoreReport:
         return table
 
 
-def _text(value: float, digits: int) -> str:
+def write_tables(out_dir: Path, rows: list[dict[str, str]]) -> None:
+    """``rows`` (text, their keys as columns) as ``scores.csv`` and ``scores.md`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    head = list(rows[0]) if rows else ["image", *COLUMNS]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=head, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / SCORES_CSV, buf.getvalue())
+    lines = ["| " + " | ".join(head) + " |", "|" + "".join("---:|" if h in COLUMNS else "---|" for h in head)]
+    lines += ["| " + " | ".join(row[h] for h in head) + " |" for row in rows]
+    atomic_write_text(out_dir / SCORES_MD, "\n".join(lines) + "\n")
+
+
+def finite_mean(values: list[float]) -> float:
+    """The mean of the finite values (NaN: nothing to measure; inf: the PSNR of identical images);
+    NaN when there are none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def format_score(value: float, digits: int = 4) -> str:
+    """A score as the tables print it: ``n/a`` for NaN, ``inf``, else ``digits`` decimals."""
     if math.isnan(value):
         return "n/a"
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
