@@ -1,8 +1,9 @@
 """Manga-aware scores of an upscaled image (SR) against its original (HR): screentone kept, moiré,
 line precision / recall / F1 and paper noise, computed from the pixels alone (no learned weights).
 
-PSNR and SSIM barely see whether a dot screentone survived: a model that restores the dots and one
-that smears them into gray can score the same. These scores look at what a reader looks at. All of
+PSNR and SSIM barely see whether a dot screentone survived: they compare pixel by pixel, so dots
+redrawn half a dot away score lower than the same area smeared into flat gray. These scores look at
+what a reader looks at. All of
 them work on the luma (0..255; a gray image as it is, RGB through the BT.601 luma of
 ``srkit.core.images.to_gray``) with ``border`` pixels shaved from every side, as PSNR / SSIM are.
 
