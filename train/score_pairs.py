@@ -149,8 +149,9 @@ def score_folders(hr_dir: str | os.PathLike, sr_dir: str | os.PathLike, border: 
     hr_dir, sr_dir = Path(hr_dir), Path(sr_dir)
     pairs, skipped = pair_files(hr_dir, sr_dir)
     report = ScoreReport(skipped=skipped)
-    for _ in skipped if progress is not None else ():
-        progress()
+    if progress is not None:
+        for _ in skipped:  # images without a single output count as done
+            progress()
     for hr_path, sr_path in pairs:
         try:
             hr, _ = read_image(hr_path, color="auto")
