@@ -12,9 +12,10 @@ whole pair under 1 s on one core.
 sizes the presets use; the CPU time of ``score_on_valset`` (inference, PSNR / SSIM) against that of
 ``manga_record`` (tone_kept and line_f1 of the outputs), torch and OpenCV on one thread.
 
-``--figure PATH`` draws the README's picture: one crop of a dev page (screentone, lines, clean
-paper) as the original and as several upscalers leave it, each labelled with its scores on the crop;
-``--model FILE`` adds a model's x4 output of the page degraded by ``rawkuma_like``.
+``--figure PATH`` draws the README's picture: one region of a dev page (screentone, lines, clean
+paper), enlarged to the page's size at the manga blog post's 4800 px height, as the original and as
+several upscalers leave it, each labelled with its scores; ``--model FILE`` adds a model's x4 output
+of the region degraded by ``rawkuma_like``.
 
     python bench/scores.py [--repeats 5] [--pages FILE ...] [--validation] [--figure PATH [--model FILE]]
 """
@@ -109,8 +110,9 @@ def validation_overhead(pages: list[Path], repeats: int) -> None:
 
 
 FIGURE_PAGE = "manga_bj_v01_p041.jpg"
-FIGURE_CROP = (1248, 816, 192)  # y, x, side: dot screentone, hatching, strokes and clean paper
-ZOOM = 2
+FIGURE_REGION = (1200, 620, 300)  # y, x, side on the page: a face (strokes, a white mask) on screentone
+ENLARGE = 2.4  # the page at the manga blog post's 4800 px height, where its dots repeat every 6 px
+SHOWN = 300    # the central part of the enlarged region that is shown and scored
 
 
 def figure(out: Path, model_file: Path | None) -> None:
@@ -118,35 +120,36 @@ def figure(out: Path, model_file: Path | None) -> None:
     from srkit.core.images import write_png
 
     page, _ = read_image(REAL / "manga" / FIGURE_PAGE, color="gray")
-    rng = np.random.default_rng(0)
-    noisy = page.astype(np.float64)
-    paper = page >= 240
-    noisy[paper] += rng.normal(0.0, 6.0, int(paper.sum()))
-    h, w = page.shape
-    small = Image.fromarray(page).resize((w // 4, h // 4), Image.Resampling.NEAREST)
-    panels = [("original", page), ("x2 bicubic down-up", down_up(page, 2)),
-              ("x4 bicubic down-up", down_up(page, 4)),
-              ("x4 nearest down-up", np.asarray(small.resize((w, h), Image.Resampling.NEAREST))),
+    y, x, side = FIGURE_REGION
+    big = round(side * ENLARGE) // 4 * 4
+    hr = cv2.resize(page[y:y + side, x:x + side], (big, big), interpolation=cv2.INTER_CUBIC)
+    noisy = hr.astype(np.float64)
+    paper = hr >= 240
+    noisy[paper] += np.random.default_rng(0).normal(0.0, 6.0, int(paper.sum()))
+    small = Image.fromarray(hr).resize((big // 4, big // 4), Image.Resampling.NEAREST)
+    panels = [("original", hr), ("x2 bicubic down-up", down_up(hr, 2)),
+              ("x4 bicubic down-up", down_up(hr, 4)),
+              ("x4 nearest down-up", np.asarray(small.resize((big, big), Image.Resampling.NEAREST))),
               ("noise on the paper", np.clip(np.rint(noisy), 0, 255).astype(np.uint8))]
     if model_file is not None:
         from srkit.degrade.recipe import load_recipe
         from srkit.train.upscale import adapt_and_upscale, load_model
 
-        lr, _ = load_recipe("rawkuma_like").plan_and_apply(page, "figure")
+        lr, _ = load_recipe("rawkuma_like").plan_and_apply(hr, "figure")
         panels.insert(3, ("model x4 (rawkuma_like LR)", adapt_and_upscale(load_model(model_file, "cpu"), lr)))
-    y, x, side = FIGURE_CROP
-    ref = reference(page[y:y + side, x:x + side])
+    at = (big - SHOWN) // 2
+    shown = np.s_[at:at + SHOWN, at:at + SHOWN]
+    ref = reference(hr[shown])
     tiles = []
     for name, img in panels:
-        crop = np.ascontiguousarray(img[y:y + side, x:x + side])
+        crop = np.ascontiguousarray(img[shown])
         sc = score_against(ref, crop)
-        tile = cv2.resize(crop, (side * ZOOM, side * ZOOM), interpolation=cv2.INTER_NEAREST)
-        label = np.full((58, side * ZOOM), 255, np.uint8)
+        label = np.full((58, SHOWN), 255, np.uint8)
         lines = [name, f"tone_kept {sc['tone_kept']:.2f}  moire {sc['moire']:.2f}",
                  f"line_f1 {sc['line_f1']:.2f}  paper_noise {sc['paper_noise']:.1f}"]
         for i, text in enumerate(lines):
             cv2.putText(label, text, (6, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 0, 1, cv2.LINE_AA)
-        tiles.append(np.pad(np.concatenate([tile, label]), 4, constant_values=255))
+        tiles.append(np.pad(np.concatenate([crop, label]), 4, constant_values=255))
     while len(tiles) % 3:
         tiles.append(np.full_like(tiles[0], 255))
     rows = [np.concatenate(tiles[i:i + 3], axis=1) for i in range(0, len(tiles), 3)]

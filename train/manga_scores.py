@@ -10,7 +10,9 @@ them work on the luma (0..255; a gray image as it is, RGB through the BT.601 lum
 - ``tone_kept`` (0..1): the HR is cut into ``WINDOW`` x ``WINDOW`` windows spread evenly over the
   image. A window holds screentone when the tile ``tone`` score on it (share of its non-DC spectral
   power in its 4 strongest frequency pairs with a period of 2 to 16 px) is at least
-  ``TONE_WINDOW_MIN`` and it is not flat (standard deviation at least the tiles' flat limit). In
+  ``TONE_WINDOW_MIN``, those peaks lie in directions at least ``TONE_MIN_SPREAD`` degrees apart (a
+  dot screen, not parallel lines such as a panel's double border or hatching, which the line scores
+  see) and it is not flat (standard deviation at least the tiles' flat limit). In
   each such window: the SR's power at the HR's 4 peak frequencies, each capped at the HR's, over the
   HR's power there. The mean over the windows: 1 = every dot pattern kept at full strength, 0 =
   smeared to flat gray.
@@ -60,6 +62,9 @@ SCORE_NAMES = ("tone_kept", "moire", "line_precision", "line_recall", "line_f1",
 WINDOW = 64
 # The tile score's line between a regular tone (0.3 and above) and line art or noise (below 0.1).
 TONE_WINDOW_MIN = 0.3
+# Dots repeat in two directions (90 degrees apart on a square screen, 60 on a hexagonal one);
+# parallel lines put every peak on one line through the origin.
+TONE_MIN_SPREAD = 30.0
 # Aliasing folds a fine screentone to long periods (a 3.5 px tone sampled every 4 px beats at 28 px).
 MOIRE_MAX_PERIOD = 32.0
 # The 3 x 3 Sobel gives 4 x a step's height: edges of 50 gray levels start a line, 25 continue it,
@@ -129,6 +134,14 @@ def _tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _TABLES[n]
 
 
+def _spread(pairs: np.ndarray) -> float:
+    """The widest angle, in degrees (0..90), between the directions of frequency pairs of a window."""
+    coords = pair_frequencies(WINDOW)[pairs]
+    angles = np.degrees(np.arctan2(coords[:, 0], coords[:, 1])) % 180.0
+    diff = np.abs(angles[:, None] - angles[None, :])
+    return float(np.minimum(diff, 180.0 - diff).max())
+
+
 def _edges(gray: np.ndarray) -> np.ndarray:
     return cv2.Canny(gray, LINE_LOW, LINE_HIGH, L2gradient=True) > 0
 
@@ -152,7 +165,7 @@ def reference(hr: np.ndarray, border: int = 0) -> Reference:
                 continue
             inband = power[tone_idx]
             top = tone_idx[np.argpartition(inband, inband.size - TONE_PEAKS)[inband.size - TONE_PEAKS:]]
-            if float(power[top].sum()) / total < TONE_WINDOW_MIN:
+            if float(power[top].sum()) / total < TONE_WINDOW_MIN or _spread(top) < TONE_MIN_SPREAD:
                 continue
             windows.append((y, x))
             powers.append(power)
