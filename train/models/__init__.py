@@ -2,9 +2,11 @@
 
 Which tools can load an exported state dict:
 
-* ``rrdbnet`` (ESRGAN / Real-ESRGAN) and ``compact`` (SRVGGNetCompact): spandrel (chaiNNer, ComfyUI)
-  loads them directly, and :func:`detect_arch_config` detects them here from the key layout,
-  so community weights of these two load without any config.
+* ``rrdbnet`` (ESRGAN / Real-ESRGAN), ``compact`` (SRVGGNetCompact), ``span`` (SPAN) and
+  ``realplksr`` (RealPLKSR): spandrel (chaiNNer, ComfyUI) loads them directly, and
+  :func:`detect_arch_config` detects them here from the key layout, so community weights of these
+  load without any config. The community's names for sizes of them (``ultracompact``,
+  ``superultracompact``, ``span_s``, ``realplksr_tiny``: :data:`VARIANTS`) build the same classes.
 * ``srresnet``, ``srcnn`` and ``msrcnn`` (m-SRCNN): spandrel cannot load them; keep the state dict
   together with ``model.arch_config`` and rebuild with :func:`model_from_state_dict`.
 
@@ -24,7 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from srkit.train.models.realplksr import RealPLKSR
 from srkit.train.models.rrdbnet import RRDBNet
+from srkit.train.models.span import SPAN
 from srkit.train.models.srcnn import MSRCNN, SRCNN
 from srkit.train.models.srresnet import SRResNet
 from srkit.train.models.srvgg import SRVGGNetCompact, compact_scale
@@ -37,10 +41,21 @@ ARCHS: dict[str, Callable[..., nn.Module]] = {
     "srresnet": SRResNet,
     "srcnn": SRCNN,
     "msrcnn": MSRCNN,
+    "span": SPAN,
+    "realplksr": RealPLKSR,
+}
+# The community's names for sizes of these (traiNNer-redux's arch names), built as the architecture
+# with these options, so their weights load as that architecture (spandrel names them so too).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ultracompact": ("compact", {"num_feat": 64, "num_conv": 8}),
+    "superultracompact": ("compact", {"num_feat": 24, "num_conv": 8}),
+    "span_s": ("span", {"num_feat": 48}),
+    "realplksr_tiny": ("realplksr", {"num_block": 12, "kernel_size": 13, "use_ea": False}),
 }
 # Other spellings users type; arch_config always records the canonical name.
 ARCH_ALIASES = {"esrgan": "rrdbnet", "realesrgan": "rrdbnet", "srvgg": "compact",
-                "srvggnetcompact": "compact", "m-srcnn": "msrcnn", "m_srcnn": "msrcnn", "resnet": "srresnet"}
+                "srvggnetcompact": "compact", "m-srcnn": "msrcnn", "m_srcnn": "msrcnn", "resnet": "srresnet",
+                "plksr": "realplksr", "span-s": "span_s"}
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "unet_sn": UNetDiscriminatorSN,
@@ -63,21 +78,31 @@ def _resolve_options(name: str, cls: Callable[..., nn.Module], options: dict[str
     return {**accepted, **options}
 
 
-def canonical_arch(arch: str) -> str:
-    """The ARCHS key for ``arch`` (case-insensitive, aliases allowed); ValueError listing the choices."""
+def resolve_arch(arch: str) -> tuple[str, dict[str, Any]]:
+    """The ARCHS key for ``arch`` (case-insensitive, aliases and VARIANTS allowed) and the options the
+    name implies; ValueError listing the choices."""
     key = arch.strip().lower()
     key = ARCH_ALIASES.get(key, key)
+    if key in VARIANTS:
+        name, options = VARIANTS[key]
+        return name, dict(options)
     if key not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}: choose one of {sorted(ARCHS)}")
-    return key
+        raise ValueError(f"unknown arch {arch!r}: choose one of {sorted(ARCHS)} or {sorted(VARIANTS)}")
+    return key, {}
+
+
+def canonical_arch(arch: str) -> str:
+    """The ARCHS key for ``arch`` (case-insensitive, aliases and variants allowed)."""
+    return resolve_arch(arch)[0]
 
 
 def build_model(arch: str, in_channels: int, out_channels: int, scale: int, **options: Any) -> nn.Module:
-    """Build generator ``arch`` (a key of ARCHS); the result has ``arch_config`` to rebuild it."""
-    name = canonical_arch(arch)
+    """Build generator ``arch`` (a key of ARCHS or VARIANTS; ``options`` override a variant's); the
+    result has ``arch_config`` to rebuild it."""
+    name, implied = resolve_arch(arch)
     if in_channels < 1 or out_channels < 1:
         raise ValueError(f"{name}: channels must be positive, got in {in_channels}, out {out_channels}")
-    resolved = _resolve_options(name, ARCHS[name], options)
+    resolved = _resolve_options(name, ARCHS[name], {**implied, **options})
     model = ARCHS[name](in_channels=in_channels, out_channels=out_channels, scale=scale, **resolved)
     model.arch_config = {"arch": name, "in_channels": int(in_channels), "out_channels": int(out_channels),
                          "scale": int(scale), "options": resolved}
@@ -104,20 +129,29 @@ def build_discriminator(name: str, in_channels: int, **options: Any) -> nn.Modul
 # --- state dicts -------------------------------------------------------------------------------------
 
 def export_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A CPU state dict of contiguous tensors, what safetensors and spandrel's loader require."""
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    """A CPU state dict of contiguous tensors, what safetensors and spandrel's loader require; taken in
+    eval mode, where re-parameterised convs (SPAN's) hold their folded weights."""
+    was_training = model.training
+    model.eval()
+    try:
+        return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    finally:
+        model.train(was_training)
 
 
 _OLD_RDB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB([123])\.conv([1-5])\.0\.(weight|bias)$")
-# Old-format (original ESRGAN repo) x4 layout: Sequential indices of the upconv / HR convs.
-_OLD_NAMES = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2",
-              "model.8": "conv_hr", "model.10": "conv_last"}
+_OLD_CONV = re.compile(r"^model\.(\d+)\.weight$")
 
 
 def _from_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    if "model.10.weight" not in sd or "model.12.weight" in sd:
-        raise ModelLoadError("old-format ESRGAN state dict (model.N keys) with an upscale other than x4: "
-                             "only the x4 layout (model.3 / model.6 upconvs) converts; load it with spandrel")
+    # The original ESRGAN repo's Sequential: model.0 conv, model.1 the trunk, then (upsample, conv,
+    # LeakyReLU) per x2 step (convs at model.3, model.6, model.9), the HR conv, a LeakyReLU, the last conv.
+    *ups, hr, last = sorted({int(m.group(1)) for k in sd if (m := _OLD_CONV.match(k))} - {0})
+    if ups not in ([3, 6], [3, 6, 9]) or (hr, last) != (ups[-1] + 2, ups[-1] + 4):
+        raise ModelLoadError("old-format ESRGAN state dict (model.N keys) with an upscale other than x4 or "
+                             "x8: only those layouts convert; load it with spandrel")
+    names = {"model.0": "conv_first", f"model.{hr}": "conv_hr", f"model.{last}": "conv_last",
+             **{f"model.{u}": f"conv_up{n}" for n, u in enumerate(ups, 1)}}
     trunk_index = max(int(m.group(1)) for k in sd if (m := _OLD_RDB.match(k))) + 1
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
@@ -127,8 +161,8 @@ def _from_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         stem, _, kind = key.rpartition(".")
         if stem == f"model.1.sub.{trunk_index}":
             out[f"conv_body.{kind}"] = value
-        elif stem in _OLD_NAMES:
-            out[f"{_OLD_NAMES[stem]}.{kind}"] = value
+        elif stem in names:
+            out[f"{names[stem]}.{kind}"] = value
         else:
             raise ModelLoadError(f"old-format ESRGAN state dict has an unexpected key {key!r}")
     return out
@@ -157,8 +191,8 @@ def normalize_state_dict(state_dict: Mapping[str, Any]) -> dict[str, torch.Tenso
 
 
 def _rrdbnet_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    if any(re.match(r"conv_up[3-9]\.", k) for k in sd):
-        raise ModelLoadError("RRDBNet with more than two upsampling convs (x8 or more) is not supported")
+    if any(re.match(r"conv_up[4-9]\.", k) for k in sd):
+        raise ModelLoadError("RRDBNet with more than three upsampling convs (x16 or more) is not supported")
     for key in ("conv_body.weight", "conv_up1.weight", "conv_up2.weight", "conv_hr.weight",
                 "conv_last.weight"):
         if key not in sd:
@@ -174,8 +208,12 @@ def _rrdbnet_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     if unshuffle is None:
         raise ModelLoadError(f"RRDBNet conv_first reads {first_in} channels, which is not 1, 4 or 16 x the "
                              f"{out_channels} output channels: cannot tell the scale")
+    x8 = "conv_up3.weight" in sd
+    if x8 and unshuffle > 1:
+        raise ModelLoadError("RRDBNet with a third upsampling conv (x8) and a pixel-unshuffled input is not "
+                             "a layout we build")
     return {"arch": "rrdbnet", "in_channels": out_channels, "out_channels": out_channels,
-            "scale": 4 // unshuffle,
+            "scale": 8 if x8 else 4 // unshuffle,
             "options": {"num_feat": num_feat, "num_block": num_block, "num_grow_ch": num_grow_ch}}
 
 
@@ -195,21 +233,52 @@ def _compact_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
             "options": {"num_feat": num_feat, "num_conv": (last - 2) // 2}}
 
 
+def _span_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    in_channels, num_feat = sd["conv_1.sk.weight"].shape[1], sd["conv_1.sk.weight"].shape[0]
+    try:
+        scale = compact_scale(sd["upsampler.0.weight"].shape[0], in_channels)
+    except ValueError as exc:
+        raise ModelLoadError(f"SPAN: {exc}") from None
+    return {"arch": "span", "in_channels": in_channels, "out_channels": in_channels, "scale": scale,
+            "options": {"num_feat": num_feat, "norm": "no_norm" not in sd}}
+
+
+def _realplksr_config(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    # As spandrel reads it: always three channels (a gray model of ours is stored in that layout), the
+    # blocks between the first conv and the dropout + last conv, norm_groups not stored (4).
+    last = max(int(m.group(1)) for k in sd if (m := re.match(r"feats\.(\d+)\.", k)))
+    num_feat, large = sd["feats.0.weight"].shape[0], sd["feats.1.lk.conv.weight"]
+    try:
+        scale = compact_scale(sd[f"feats.{last}.weight"].shape[0], 3)
+    except ValueError as exc:
+        raise ModelLoadError(f"RealPLKSR: {exc}") from None
+    return {"arch": "realplksr", "in_channels": 3, "out_channels": 3, "scale": scale,
+            "options": {"num_feat": num_feat, "num_block": last - 2, "kernel_size": large.shape[2],
+                        "split_ratio": large.shape[0] / num_feat, "use_ea": "feats.1.attn.f.0.weight" in sd,
+                        "norm_groups": 4, "layer_norm": "feats.1.layer_norm.weight" in sd,
+                        "dysample": "to_img.init_pos" in sd}}
+
+
 def detect_arch_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """Detect RRDBNet or SRVGGNetCompact from the key layout (as spandrel does) and return the
-    ``arch_config`` that rebuilds it: blocks, features, channels and scale all come from the tensors.
+    """Detect RRDBNet, SRVGGNetCompact, SPAN or RealPLKSR from the key layout (as spandrel does) and
+    return the ``arch_config`` that rebuilds it: blocks, features, channels and scale all come from
+    the tensors.
 
     Our other archs (srresnet, srcnn, msrcnn) are not detected: load them with their saved config.
     """
     sd = normalize_state_dict(state_dict)
     if "conv_first.weight" in sd and "body.0.rdb1.conv1.weight" in sd:
         return _rrdbnet_config(sd)
+    if "conv_1.sk.weight" in sd and "block_1.c1_r.sk.weight" in sd and "upsampler.0.weight" in sd:
+        return _span_config(sd)
+    if "feats.0.weight" in sd and "feats.1.lk.conv.weight" in sd and "feats.1.channel_mixer.0.weight" in sd:
+        return _realplksr_config(sd)
     if "body.0.weight" in sd and "body.1.weight" in sd:
         return _compact_config(sd)
     sample = sorted(sd)[:4]
     raise ModelLoadError(f"cannot detect the architecture from the keys (first: {sample}); only RRDBNet "
-                         "(conv_first, body.N.rdbK...) and SRVGGNetCompact (body.0, body.1, ...) are "
-                         "detected. "
+                         "(conv_first, body.N.rdbK...), SRVGGNetCompact (body.0, body.1, ...), SPAN "
+                         "(conv_1.sk, block_N...) and RealPLKSR (feats.N.lk...) are detected. "
                          "For srresnet / srcnn / msrcnn pass the arch_config saved with the model")
 
 
@@ -238,8 +307,8 @@ def model_from_state_dict(state_dict: Mapping[str, Any],
 
 
 __all__ = [
-    "ARCHS", "ARCH_ALIASES", "DISCRIMINATORS", "MSRCNN", "SRCNN", "ModelLoadError", "RRDBNet", "SRResNet",
-    "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGDiscriminator", "build_discriminator", "build_model",
-    "canonical_arch", "detect_arch_config", "export_state_dict", "model_from_state_dict",
-    "normalize_state_dict",
+    "ARCHS", "ARCH_ALIASES", "DISCRIMINATORS", "MSRCNN", "SPAN", "SRCNN", "VARIANTS", "ModelLoadError",
+    "RRDBNet", "RealPLKSR", "SRResNet", "SRVGGNetCompact", "UNetDiscriminatorSN", "VGGDiscriminator",
+    "build_discriminator", "build_model", "canonical_arch", "detect_arch_config", "export_state_dict",
+    "model_from_state_dict", "normalize_state_dict", "resolve_arch",
 ]

@@ -2,12 +2,14 @@
 
 The parameter names follow the layout the community tools detect (spandrel, hence chaiNNer and
 ComfyUI): ``conv_first``, ``body.{i}.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
-``conv_hr``, ``conv_last``. A state dict exported from this module therefore loads in spandrel as an
-ESRGAN model, and Real-ESRGAN community weights load here (see ``train.models.detect_arch_config``).
+``conv_hr``, ``conv_last`` (and ``conv_up3`` at x8). A state dict exported from this module therefore
+loads in spandrel as an ESRGAN model, and Real-ESRGAN community weights load here (see
+``train.models.detect_arch_config``).
 
-The network always upsamples x4 (two nearest x2 steps, each followed by a conv). Scales 2 and 1 fold
-the input with a pixel-unshuffle (by 2 or 4) first, so the same trunk serves all three scales and the
-convention stays the one spandrel recognises: ``conv_first`` sees ``in_channels * 4`` or ``* 16``.
+The network upsamples x4 (two nearest x2 steps, each followed by a conv), or x8 with ESRGAN's third
+step (``conv_up3``). Scales 2 and 1 fold the input with a pixel-unshuffle (by 2 or 4) first, so the
+same trunk serves them and the convention stays the one spandrel recognises: ``conv_first`` sees
+``in_channels * 4`` or ``* 16``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCALES = (1, 2, 4)
+SCALES = (1, 2, 4, 8)
 # Scale 1 and 2 reach the common x4 trunk through a pixel-unshuffle by this factor.
-UNSHUFFLE = {1: 4, 2: 2, 4: 1}
+UNSHUFFLE = {1: 4, 2: 2, 4: 1, 8: 1}
 RESIDUAL_SCALE = 0.2
 
 
@@ -66,7 +68,7 @@ class RRDB(nn.Module):
 
 
 class RRDBNet(nn.Module):
-    """ESRGAN / Real-ESRGAN generator for scales 1, 2 and 4.
+    """ESRGAN / Real-ESRGAN generator for scales 1, 2, 4 and 8.
 
     Loadable by spandrel (an exported state dict is recognised as ESRGAN); also rebuilt here from any
     state dict with this key layout by ``train.models.detect_arch_config``.
@@ -74,7 +76,7 @@ class RRDBNet(nn.Module):
     Args:
         in_channels: image channels in (1 for gray manga, 3 for RGB).
         out_channels: image channels out.
-        scale: 1, 2 or 4.
+        scale: 1, 2, 4 or 8.
         num_feat: trunk width (64 in ESRGAN).
         num_block: number of RRDB blocks (23 in ESRGAN, 6 in the Real-ESRGAN anime model).
         num_grow_ch: growth channels of the dense blocks (32; spandrel expects 32).
@@ -92,6 +94,8 @@ class RRDBNet(nn.Module):
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        if scale == 8:
+            self.conv_up3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, out_channels, 3, 1, 1)
 
@@ -106,4 +110,6 @@ class RRDBNet(nn.Module):
         feat = feat + self.conv_body(self.body(feat))
         feat = _lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
         feat = _lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        if self.scale == 8:
+            feat = _lrelu(self.conv_up3(F.interpolate(feat, scale_factor=2, mode="nearest")))
         return self.conv_last(_lrelu(self.conv_hr(feat)))
