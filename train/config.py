@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -94,6 +95,9 @@ class GanConfig:
 class TrainConfig:
     stage: str = option("psnr", "--stage", "psnr (pixel loss) or gan (pixel + perceptual + GAN).")
     iters: int = option(1000, "--iters", "Total training iterations.")
+    time_budget: str = option("", "--time-budget", "Train for this long instead of --iters (e.g. 20m, 1h30m, "
+                              "90s): the learning-rate schedule spans the budget and the run ends, "
+                              "validated and exported, when it is spent.")
     seed: int = option(0, "--seed", "Seed of every random draw of the run.")
     device: str = option("auto", "--device", "auto, cpu or cuda.")
     amp: str = option("none", "--amp", "none, bf16 or fp16 mixed precision (CUDA only).")
@@ -308,6 +312,27 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"gan.{name} takes a range of two numbers, e.g. [0.85, 1.1]")
     if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
         raise ConfigError(f"optim.lr must be a positive number, got {cfg.optim.lr}")
+    if cfg.train.time_budget:
+        parse_duration(cfg.train.time_budget)
+        if cfg.optim.schedule == "multistep":
+            raise ConfigError("optim.schedule = multistep counts iterations, which a time budget does not "
+                              "fix: use cosine or constant with --time-budget")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def parse_duration(text: str) -> float:
+    """``"20m"`` -> 1200.0 seconds; ``h``, ``m``, ``s`` parts in that order (``1h30m``, ``90s``)."""
+    parts = _DURATION.findall(text.strip().lower())
+    units = [unit for _, unit in parts]
+    if not parts or "".join(f"{v}{u}" for v, u in parts) != text.strip().lower() or \
+            units != sorted(set(units), key="hms".index):
+        raise ConfigError(f"train.time_budget = {text!r}: give a duration such as 20m, 1h30m or 90s")
+    seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
+    if seconds <= 0:
+        raise ConfigError(f"train.time_budget = {text!r} must be longer than zero")
+    return seconds
 
 
 def to_toml(data: dict, header: str = "") -> str:

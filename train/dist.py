@@ -66,3 +66,12 @@ def all_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([0 if flag else 1], dtype=torch.int32, device=device)
     torch_dist.all_reduce(t)
     return int(t.item()) == 0
+
+
+def max_value(value: float, info: DistInfo, device: torch.device) -> float:
+    """The largest ``value`` over the ranks (every rank gets the same number)."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return float(t.item())

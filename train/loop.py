@@ -5,6 +5,7 @@ function works on one ``Run``, the state of the session. Stage ``psnr``: pixel l
 pixel (+ perceptual) + adversarial loss for the generator, then a discriminator step on the same batch.
 Everything that shapes the run (weights, EMA, optimizers, scalers, every RNG, the data position) is
 checkpointed, so a resumed run ends with the same weights; a Ctrl-C takes effect between iterations.
+Under a time budget the run's progress is its training time, not its iterations (the schedule spans it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from srkit.train.errors import TrainError, TrainStopped
 from srkit.train.losses import gradient_penalty
 from srkit.train.progress import TrainBar
 from srkit.train.run_guard import check_same_data, comparable_best, lock_run_folder, run_identity
-from srkit.train.schedule import lr_factor
+from srkit.train.schedule import RunClock, lr_factor
 from srkit.train.usm import usm_sharpen
 from srkit.train.validate import ValSet, load_valset, manga_record, save_grid, score_on_valset, split_warnings
 
@@ -69,12 +70,14 @@ class Run:
     recipe: dict[str, Any]
     samples_per_epoch: int
     identity: dict[str, Any]           # the store and data settings, recorded in every checkpoint
+    clock: RunClock                    # how far the run is: iterations, or time under a budget
     held: ExitStack = field(default_factory=ExitStack)  # the run folder's lock, until the run ends
     valset: ValSet | None = None       # rank 0 only
     log: JsonlAppender | None = None   # rank 0 only
     batches: Iterator | None = None
     start: int = 0                     # the iteration this session started after
     iteration: int = 0                 # the last finished one
+    progress: float = 0.0              # the share of the run done after it (1 or more: complete)
     saved_at: int = 0
     bad_in_row: int = 0                # non-finite steps in a row
     best_psnr: float | None = None
@@ -88,27 +91,31 @@ class Run:
 
 
 def train(cfg: Config, store_path: str | Path, record_indices: bool = False, quiet: bool = False,
-          stop_at: int | None = None) -> RunResult:
+          stop_at: int | None = None, clock: RunClock | None = None) -> RunResult:
     """Train on the store at ``store_path`` as ``cfg`` says; returns where the results are. ``stop_at``
     ends this session after that iteration (checkpoint saved, no export), as an interruption would;
-    ``--resume`` continues it. ``record_indices`` keeps the sample indices seen."""
-    run = setup(cfg, store_path)
+    ``--resume`` continues it. ``record_indices`` keeps the sample indices seen. ``clock`` measures a
+    time budget (wall-clock by default)."""
+    run = setup(cfg, store_path, clock or RunClock.for_config(cfg))
     with run.held:  # the run folder stays locked until the model is exported (or an error ends the run)
         run.seen = [] if record_indices else None
-        last = min(cfg.train.iters, stop_at or cfg.train.iters)
-        progress = TrainBar(cfg, run.start, run.info.world_size) if run.info.is_main and not quiet else None
+        progress = TrainBar(cfg, run.start, run.info.world_size, run.clock) \
+            if run.info.is_main and not quiet else None
         stop = DeferredInterrupt("Ctrl-C: finishing this iteration, then saving a checkpoint "
                                  "(Ctrl-C again to stop at once, without saving)").install()
         try:
-            for it in range(run.start + 1, last + 1):
+            it = run.start
+            while run.progress < 1 and it != stop_at:  # progress: iterations, or time under a budget
+                it += 1
                 train_step(run, it)
-                if it % cfg.train.log_every == 0 or it == cfg.train.iters:
+                complete = run.progress >= 1
+                if it % cfg.train.log_every == 0 or complete:
                     log_training(run, it, progress)
                 if progress is not None:
                     progress.step(it)
-                if run.info.is_main and (it % cfg.train.val_every == 0 or it == cfg.train.iters):
+                if run.info.is_main and (it % cfg.train.val_every == 0 or complete):
                     validate(run, it)
-                if run.info.is_main and (it % cfg.train.ckpt_every == 0 or it in (cfg.train.iters, stop_at)):
+                if run.info.is_main and (it % cfg.train.ckpt_every == 0 or complete or it == stop_at):
                     save_checkpoint(run, it)
                 # The one place a Ctrl-C takes effect: iteration ``it`` is complete on every rank (they stop
                 # together), so the checkpoint saved then is exactly ``it`` and a resume replays nothing.
@@ -126,7 +133,7 @@ def train(cfg: Config, store_path: str | Path, record_indices: bool = False, qui
         return finish(run)
 
 
-def setup(cfg: Config, store_path: str | Path) -> Run:
+def setup(cfg: Config, store_path: str | Path, clock: RunClock) -> Run:
     """Open the store, build the networks, resume the run folder's checkpoint, open the data stream."""
     info = dist.env_info()
     device = dist.resolve_device(cfg.train.device, info)
@@ -134,13 +141,13 @@ def setup(cfg: Config, store_path: str | Path) -> Run:
     run_dir = Path(cfg.train.out or f"runs/{cfg.preset or cfg.model.arch}")
     with open_training_store(store_path) as store, lock_run_folder(run_dir, info, device) as held:
         check_store(store, cfg.data.gt_size, cfg.data.workers, info.world_size)
-        run = setup_locked(cfg, store, store_path, run_dir, info, device)
+        run = setup_locked(cfg, store, store_path, run_dir, info, device, clock)
         run.held = held.pop_all()  # the run keeps the lock; an error before this line unlocks it
         return run
 
 
 def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path, info: dist.DistInfo,
-                 device: torch.device) -> Run:
+                 device: torch.device, clock: RunClock) -> Run:
     """The rest of ``setup``, once the run folder is this run's."""
     resume_from = ckpt.resolve_resume(cfg.train.resume, run_dir)
     if resume_from is None and ckpt.latest(run_dir / "checkpoints") is not None:
@@ -156,9 +163,8 @@ def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path,
     run = Run(cfg=cfg, info=info, device=device, run_dir=run_dir, nets=nets,
               losses=build_losses(cfg, device, rngs["noise"]), rngs=rngs, amp=autocast(cfg, device),
               scale=int(store.scale), recipe=store.index.get("recipe") or {},
-              samples_per_epoch=len(store.train_indices), identity=run_identity(store, cfg))
-    if resume_from is not None:
-        resume(run, resume_from, store_path)
+              samples_per_epoch=len(store.train_indices), identity=run_identity(store, cfg), clock=clock)
+    spent_before = resume(run, resume_from, store_path) if resume_from is not None else 0.0
     if info.is_main:
         for message in split_warnings(store, cfg.data.val_max):
             warn(message)
@@ -172,11 +178,14 @@ def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path,
     loader = make_loader(spec, cfg.data.workers, pin_memory=device.type == "cuda",
                          generator=torch.Generator().manual_seed(cfg.train.seed))
     run.batches = iter(loader)
+    clock.start(spent_before)
+    run.progress = clock.progress(run.start, spent_before)
     return run
 
 
-def resume(run: Run, path: Path, store_path: str | Path) -> None:
-    """Load a checkpoint into the run: weights, optimizers, scalers, every RNG, the counters."""
+def resume(run: Run, path: Path, store_path: str | Path) -> float:
+    """Load a checkpoint into the run: weights, optimizers, scalers, every RNG, the counters; returns
+    the training seconds spent before it."""
     state = ckpt.load(path)
     ckpt.check_same_model(state, to_dict(run.cfg)["model"], run.cfg.train.stage, path)
     check_same_data(state, run.identity, path, store_path)
@@ -190,6 +199,7 @@ def resume(run: Run, path: Path, store_path: str | Path) -> None:
              f"{then['workers']} x {then['world_size']}: the data order differs from the first run")
     if run.info.is_main:
         console.print(f"resuming {path} at iteration {run.start}")
+    return float(state.get("elapsed", 0.0))
 
 
 def open_run_folder(run: Run) -> JsonlAppender:
@@ -204,9 +214,9 @@ def open_run_folder(run: Run) -> JsonlAppender:
 
 
 def train_step(run: Run, it: int) -> None:
-    """Iteration ``it``: forward, losses and backward on ``grad_accum`` batches, then the update."""
+    """Iteration ``it``: forward, losses and backward on ``grad_accum`` batches, the update, the progress."""
     started = time.perf_counter()
-    factor = lr_factor(run.cfg, it)
+    factor = lr_factor(run.cfg, it, run.progress if run.clock.budget_s else None)
     for opt, base_lr in ((run.nets.opt_g, run.cfg.optim.lr), (run.nets.opt_d, run.cfg.gan.lr)):
         for group in opt.param_groups if opt is not None else []:
             group["lr"] = base_lr * factor
@@ -221,6 +231,9 @@ def train_step(run: Run, it: int) -> None:
         run.sums[key] = run.sums.get(key, 0.0) + float(value)
     run.busy += time.perf_counter() - started
     run.iteration = it
+    # Under a budget every rank takes the slowest one's time: they follow one schedule and stop together.
+    elapsed = dist.max_value(run.clock.elapsed(), run.info, run.device) if run.clock.budget_s else 0.0
+    run.progress = run.clock.progress(it, elapsed)
 
 
 def forward_backward(run: Run, last: bool) -> dict[str, torch.Tensor]:
@@ -357,7 +370,7 @@ def save_checkpoint(run: Run, it: int) -> None:
                 "world_size": run.info.world_size}
     payload = {"iteration": it, **run.nets.state_dict(), "rng": ckpt.rng_state(run.rngs),
                "config": to_dict(run.cfg), "data": position, "best_psnr": run.best_psnr,
-               "best_iter": run.best_iter, "identity": run.identity}
+               "best_iter": run.best_iter, "identity": run.identity, "elapsed": run.clock.elapsed()}
     ckpt.save_iteration(run.run_dir / "checkpoints", it, payload, run.cfg.train.keep_last)
     run.saved_at = it
 
@@ -388,7 +401,7 @@ def finish(run: Run) -> RunResult:
                        generator_state={k: v.detach().cpu().clone() for k, v in final.state_dict().items()})
     if run.valset is not None:
         result.bicubic_psnr, result.bicubic_ssim = run.valset.bicubic_psnr, run.valset.bicubic_ssim
-    if run.info.is_main and run.iteration >= run.cfg.train.iters:
+    if run.info.is_main and run.progress >= 1:
         extra: dict[str, Any] = {"trained_on": {"recipe": run.recipe.get("name"), "store_scale": run.scale}}
         if run.scale == 1 and int(run.recipe.get("nominal_scale") or 1) > 1:
             extra["pre_upsample"] = int(run.recipe["nominal_scale"])  # a down-up (SRCNN) model: upscale first

@@ -21,12 +21,15 @@ from rich.progress import (
 )
 
 from srkit.core.console import console
+from srkit.train.schedule import RunClock
 
 
 class TrainBar:
     """``step(it)`` after each iteration, ``note(text)`` at each log line, ``stop()`` at the end."""
 
-    def __init__(self, cfg: Any, start: int, world_size: int):
+    def __init__(self, cfg: Any, start: int, world_size: int, clock: RunClock | None = None):
+        # Under a time budget the bar counts the budget's seconds, not iterations.
+        self.budget = clock if clock is not None and clock.budget_s else None
         self.start = start
         self.samples_per_iteration = cfg.train.grad_accum * cfg.data.batch_size * world_size
         self.started = time.perf_counter()
@@ -34,8 +37,10 @@ class TrainBar:
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
                                  TimeRemainingColumn(), console=console)
-        self.task = self.progress.add_task(f"{cfg.train.stage} {cfg.model.arch}", total=cfg.train.iters,
-                                           completed=start, info="starting")
+        name = f"{cfg.train.stage} {cfg.model.arch}" + (f" ({cfg.train.time_budget})" if self.budget else "")
+        total = int(self.budget.budget_s) if self.budget else cfg.train.iters
+        done = int(self.budget.spent_before) if self.budget else start
+        self.task = self.progress.add_task(name, total=total, completed=done, info="starting")
         self.progress.start()
 
     def rate(self, it: int) -> float:
@@ -44,7 +49,8 @@ class TrainBar:
 
     def step(self, it: int) -> None:
         info = f"{self.rate(it):,.1f} samples/s" + (f"  {self.text}" if self.text else "")
-        self.progress.update(self.task, completed=it, info=info)
+        done = int(self.budget.elapsed()) if self.budget else it
+        self.progress.update(self.task, completed=done, info=info)
 
     def note(self, text: str) -> None:
         self.text = text
