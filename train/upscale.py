@@ -110,10 +110,13 @@ def _config_beside(path: Path) -> dict[str, Any] | None:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model our trainer exported, or a community RRDBNet / SRVGGNetCompact file."""
+    """Load a model our trainer exported, a community RRDBNet / SRVGGNetCompact / SPAN / RealPLKSR file,
+    or an ONNX file ``sr-train export`` wrote (run by onnxruntime, with the model.json beside it)."""
     from srkit.train.models import detect_arch_config, model_from_state_dict
 
     path = Path(path)
+    if path.suffix == ".onnx":
+        return _load_onnx(path, str(device))
     state = read_state_dict(path)
     config = _config_beside(path)
     if config is None:
@@ -131,6 +134,22 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         raise ModelFileError(f"{path}: weights do not fit the architecture {arch}: {err}") from None
     model.eval().to(device)
     return LoadedModel(model=model, config=dict(config), path=path)
+
+
+def _load_onnx(path: Path, device: str) -> LoadedModel:
+    from srkit.train.onnx_export import OnnxModel, OnnxUnavailable
+
+    config = _config_beside(path)
+    if not path.is_file() or config is None:
+        raise ModelFileError(f"{path}: an ONNX model needs the file and the .json sr-train export writes "
+                             "beside it (scale and channels)")
+    try:
+        return LoadedModel(model=OnnxModel(path, device), config=config, path=path)
+    except OnnxUnavailable as err:
+        raise ModelFileError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own error types
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ModelFileError(f"{path}: onnxruntime cannot load it ({first})") from None
 
 
 def _run(model: torch.nn.Module, lr: np.ndarray, device: torch.device, half: bool) -> np.ndarray:

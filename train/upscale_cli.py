@@ -17,8 +17,9 @@ from srkit.core.console import (
 
 UPSCALE_HELP = (
     "Upscale images (whole pages of any size) with a trained model.\n\n"
-    "MODEL is a model.safetensors / model.pth our trainer exported, or any RRDBNet (ESRGAN, "
-    "Real-ESRGAN) or SRVGGNetCompact file in the layouts chaiNNer/spandrel read. Pages are cut into "
+    "MODEL is a model.safetensors / model.pth our trainer exported, any RRDBNet (ESRGAN, Real-ESRGAN), "
+    "SRVGGNetCompact, SPAN or RealPLKSR file in the layouts chaiNNer/spandrel read, or a model.onnx "
+    "`sr-train export` wrote (run by onnxruntime). Pages are cut into "
     "overlapping tiles and reassembled without seams; gray pages stay gray; alpha is kept. Outputs are "
     "PNG files named after the inputs in --out.\n\n" + EXIT_CODES_HELP
 )
@@ -37,6 +38,8 @@ def upscale_command(
     tile: int = typer.Option(512, "--tile", help="Tile size in input pixels (0: whole image at once)."),
     overlap: int = typer.Option(32, "--overlap", help="Context pixels around each tile."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    backend: str = typer.Option("auto", "--backend", help="auto (onnxruntime for .onnx files, else torch), "
+                                "torch or onnxruntime."),
     half: bool = typer.Option(False, "--half", help="fp16 inference (CUDA only)."),
     denoise: str = typer.Option(None, "--denoise", help="Post-process: nlmeans or bilateral."),
 ) -> None:
@@ -56,6 +59,12 @@ def upscale_command(
         raise UsageError(f"--denoise must be nlmeans or bilateral, not {denoise!r}")
     if tile < 0 or overlap < 0:
         raise UsageError("--tile and --overlap must be >= 0")
+    if backend not in ("auto", "torch", "onnxruntime"):
+        raise UsageError(f"--backend must be auto, torch or onnxruntime, not {backend!r}")
+    if backend != "auto" and (backend == "onnxruntime") != (model.suffix == ".onnx"):
+        wants = ".onnx files" if backend == "onnxruntime" else "torch models"
+        raise UsageError(f"--backend {backend} runs {wants}; {model} is not one (sr-train export MODEL "
+                         "--format onnx makes an .onnx file)")
     try:
         dev = inference_device(device)
     except ValueError as err:

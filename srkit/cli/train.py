@@ -15,12 +15,13 @@ app = typer.Typer(name="sr-train", add_completion=False, pretty_exceptions_enabl
 
 def _register_all() -> None:
     from srkit.train import cli as train_cli
-    from srkit.train import eval_cli, score_cli, upscale_cli
+    from srkit.train import eval_cli, export_cli, score_cli, upscale_cli
 
     train_cli.register(app)
     upscale_cli.register(app)
     eval_cli.register(app)
     score_cli.register(app)
+    export_cli.register(app)
 
 
 _register_all()

@@ -41,8 +41,8 @@ class DySample(nn.Module):
         offset = self.offset(x) * torch.sigmoid(self.scope(x)) * 0.5 + self.init_pos
         offset = offset.view(n, 2, g * s * s, h, w)
         # Pixel centres in input-pixel units, (x, y), then normalised to grid_sample's [-1, 1].
-        ys = torch.arange(h, dtype=x.dtype, device=x.device) + 0.5
-        xs = torch.arange(w, dtype=x.dtype, device=x.device) + 0.5
+        ys = torch.arange(h, device=x.device).to(x.dtype) + 0.5  # integer ranges: ONNX has no fp16 Range
+        xs = torch.arange(w, device=x.device).to(x.dtype) + 0.5
         centres = torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)])
         size = torch.stack([xs[-1] + 0.5, ys[-1] + 0.5]).view(1, 2, 1, 1, 1)  # (w, h), traced as sizes
         coords = 2 * (centres.view(1, 2, 1, h, w) + offset) / size - 1

@@ -152,6 +152,8 @@ class RealPLKSR(nn.Module):
 def _gray_to_rgb_layout(module: RealPLKSR, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:
     for key, how in module.rgb_layout_keys().items():
         gray = state_dict[prefix + key]
+        if isinstance(gray, nn.Parameter):
+            continue  # state_dict(keep_vars=True) asks for the live parameters (tracing, ONNX), not a file
         if how == "in":  # a third of the weight on each of R, G, B: the same response to R = G = B
             state_dict[prefix + key] = (gray / RGB).repeat(1, RGB, 1, 1)
         else:             # the gray output written to each colour's block of output channels
