@@ -40,15 +40,17 @@ BASELINE = {"model": {"arch": "compact", "options": {"num_feat": 32, "num_conv":
             "data": {"gt_size": 192, "batch_size": 16},
             "optim": {"lr": 5e-4, "schedule": "cosine", "warmup": 0, "min_lr_ratio": 0.01}}
 
+# In the order they were tried (the most promising levers first: the learning rate, the size of the
+# net, the batch, then crop, loss and the smallest Compact).
 CANDIDATES: dict[str, dict] = {
     "baseline": {},
     "lr2e-3": {"optim": {"lr": 2e-3, "warmup": 100}},
-    "crop128": {"data": {"gt_size": 128}},
-    "batch8": {"data": {"batch_size": 8}},
     "feat48": {"model": {"options": {"num_feat": 48, "num_conv": 8}}},
+    "batch8": {"data": {"batch_size": 8}},
     "conv4": {"model": {"options": {"num_feat": 32, "num_conv": 4}}},
-    "superultracompact": {"model": {"options": {"num_feat": 24, "num_conv": 8}}},
+    "crop128": {"data": {"gt_size": 128}},
     "mse": {"loss": {"pixel": "mse"}},
+    "superultracompact": {"model": {"options": {"num_feat": 24, "num_conv": 8}}},
 }
 
 

@@ -44,7 +44,8 @@ class DataConfig:
     gt_size: int = option(128, "--gt-size", "HR crop size in pixels (LR crop = gt_size / scale).")
     batch_size: int = option(16, "--batch-size", "Samples per step (per process).")
     workers: int = option(2, "--workers", "Data loader processes (0 = in the training process).")
-    shuffle_buffer: int = 256    # samples mixed across neighbouring shard blocks
+    order: str = "global"        # global: a permutation of the whole split per epoch; shards: shard blocks
+    shuffle_buffer: int = 256    # samples mixed across neighbouring shard blocks (order = shards)
     flips: bool = True           # random h/v flips of the whole batch, on the device
     rot90: bool = True           # random 90 degree rotation of the whole batch, on the device
     val_max: int = 64            # validation pairs used (0 = the whole validation split)
@@ -280,6 +281,7 @@ def deep_update(base: dict, extra: dict) -> dict:
 
 CHOICES = {
     ("train", "stage"): ("psnr", "gan"),
+    ("data", "order"): ("global", "shards"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("optim", "name"): ("adam", "adamw"),

@@ -1,11 +1,15 @@
 """The training stream: a torch ``IterableDataset`` over a packed store (opened and checked first).
 
-Each (rank, worker) reads its own disjoint, shard-contiguous part of the training split
-(``shards.partition.assign``). Within an epoch the worker visits its shard blocks in an order drawn
-from (seed, epoch, rank, worker) and mixes neighbouring samples with a shuffle buffer; the random
-crop of a sample derives from (seed, epoch, sample index) only. The order of indices is computed
-without reading any pixels, so resuming skips the samples already consumed in microseconds and
-continues with exactly the batches an uninterrupted run would have seen.
+Two orders (``data.order``). ``global`` (the default): every epoch the whole training split is
+permuted from (seed, epoch), the same on every rank and worker, and each (rank, worker) reads its own
+slice of that permutation (``shards.partition.assign``): disjoint, covering, and a batch is as mixed
+as a global shuffle makes it, since LMDB and HDF5 stores on a local disk read any sample cheaply.
+``shards``, for stores on slow storage: each (rank, worker) reads its own disjoint, shard-contiguous
+part of the split, visits its shard blocks in an order drawn from (seed, epoch, rank, worker) and
+mixes neighbouring samples with a shuffle buffer (batches then come from few pages). The random crop
+of a sample derives from (seed, epoch, sample index) only. The order of indices is computed without
+reading any pixels, so resuming skips the samples already consumed in microseconds and continues
+with exactly the batches an uninterrupted run would have seen.
 
 Workers yield uint8 crops (fewer bytes to move); flips, rot90 and the conversion to float happen on
 the training device, on the whole batch (``to_device``).
@@ -73,6 +77,7 @@ class StreamSpec:
     rank: int = 0
     world_size: int = 1
     skip_batches: int = 0           # batches this rank consumed before a resume
+    order: str = "global"           # global: a permutation of the split per epoch; shards: shard blocks
 
 
 def part_indices(spec: StreamSpec, worker: int, num_workers: int) -> np.ndarray:
@@ -81,6 +86,17 @@ def part_indices(spec: StreamSpec, worker: int, num_workers: int) -> np.ndarray:
 
     return np.asarray(assign(np.asarray(spec.indices, dtype=np.int64), spec.rank, spec.world_size,
                              worker, num_workers, shard_ranges=list(spec.shard_ranges)), dtype=np.int64)
+
+
+def epoch_indices(spec: StreamSpec, epoch: int, worker: int, num_workers: int) -> np.ndarray:
+    """This (rank, worker)'s indices of one epoch in the order it reads them; the same number every
+    epoch, disjoint from every other reader's."""
+    if spec.order == "shards":
+        return epoch_order(part_indices(spec, worker, num_workers), spec, epoch, worker)
+    from srkit.shards.partition import assign
+
+    permuted = np.random.default_rng([spec.seed, epoch, 0x61C8]).permutation(np.asarray(spec.indices))
+    return np.asarray(assign(permuted, spec.rank, spec.world_size, worker, num_workers), dtype=np.int64)
 
 
 def epoch_order(part: np.ndarray, spec: StreamSpec, epoch: int, worker: int) -> np.ndarray:
@@ -115,15 +131,14 @@ def epoch_order(part: np.ndarray, spec: StreamSpec, epoch: int, worker: int) -> 
 
 def index_stream(spec: StreamSpec, worker: int, num_workers: int, skip: int = 0) -> Iterator[tuple[int, int]]:
     """Endless ``(epoch, index)`` pairs for one worker, starting after ``skip`` samples."""
-    part = part_indices(spec, worker, num_workers)
+    part = epoch_indices(spec, 0, worker, num_workers)
     if len(part) == 0:
         raise ValueError(f"rank {spec.rank} worker {worker} got no training samples: the split has "
                          f"{len(spec.indices)} samples for {spec.world_size * num_workers} readers; "
                          "use fewer workers/processes or a larger store")
     epoch, offset = divmod(skip, len(part))
     while True:
-        order = epoch_order(part, spec, epoch, worker)
-        for index in order[offset:]:
+        for index in epoch_indices(spec, epoch, worker, num_workers)[offset:]:
             yield epoch, int(index)
         epoch, offset = epoch + 1, 0
 

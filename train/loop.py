@@ -173,7 +173,7 @@ def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path,
     spec = StreamSpec(str(store_path), tuple(int(i) for i in store.train_indices),
                       tuple(store.shard_ranges), run.scale, cfg.data.gt_size, cfg.data.batch_size,
                       cfg.train.seed, cfg.data.shuffle_buffer, info.rank, info.world_size,
-                      skip_batches=run.start * cfg.train.grad_accum)
+                      skip_batches=run.start * cfg.train.grad_accum, order=cfg.data.order)
     store.close()  # before the stream starts: it opens its own handles (LMDB refuses a second open)
     loader = make_loader(spec, cfg.data.workers, pin_memory=device.type == "cuda",
                          generator=torch.Generator().manual_seed(cfg.train.seed))

@@ -28,6 +28,8 @@ TINY = {
     "srresnet": {"num_feat": 8, "num_block": 1},
     "srcnn": {},
     "msrcnn": {},
+    "span": {"num_feat": 8},
+    "realplksr": {"num_feat": 8, "num_block": 1, "kernel_size": 5},
 }
 SCALE1_ONLY = {"srcnn", "msrcnn"}
 
@@ -35,7 +37,7 @@ SCALE1_ONLY = {"srcnn", "msrcnn"}
 def _cases():
     for arch in ARCHS:
         for channels in (1, 3):
-            for scale in ((1,) if arch in SCALE1_ONLY else (1, 2, 4)):
+            for scale in ((1,) if arch in SCALE1_ONLY else (1, 2, 4, 8)):
                 yield arch, channels, scale
 
 
@@ -69,6 +71,8 @@ def test_aliases_and_bad_arguments():
         build_model("srcnn", 1, 3, 1)
     with pytest.raises(ValueError, match="scales"):
         build_model("rrdbnet", 3, 3, 3, num_feat=8, num_block=1)
+    with pytest.raises(ValueError, match="scales"):
+        build_model("rrdbnet", 3, 3, 16, num_feat=8, num_block=1)
     with pytest.raises(ValueError, match="scales"):
         build_model("srresnet", 3, 3, 3, num_feat=8, num_block=1)
 
