@@ -118,3 +118,46 @@ def test_usm_leaves_flat_images_alone_and_blur_keeps_the_mean():
     small = torch.rand(1, 1, 20, 20)  # smaller than the 51 px kernel: replicate padding fallback
     assert torch.isfinite(gaussian_blur(small)).all()
     assert float(gaussian_blur(flat).mean()) == pytest.approx(0.4, abs=1e-6)
+
+
+def test_global_order_mixes_batches_like_a_global_shuffle():
+    """The issue's layout: 200 pages x 165 tiles packed page by page into 6,000-pair shards. Batches of
+    16 from shard blocks + a 256 shuffle buffer come from about 5 pages; a global permutation's from
+    15.4; the default order must give at least 0.9 x that, with 1 or 2 workers."""
+    n, per_page = 200 * 165, 165
+    ranges = tuple((a, min(n, a + 6000)) for a in range(0, n, 6000))
+
+    def pages_per_batch(order: str, workers: int) -> float:
+        spec = StreamSpec("unused", tuple(range(n)), ranges, 4, 64, 16, seed=0, shuffle_buffer=256,
+                          order=order)
+        counts = []
+        for worker in range(workers):
+            stream = index_stream(spec, worker, workers)
+            taken = np.array([i for _, i in itertools.islice(stream, n // workers)])
+            batches = taken[: len(taken) // 16 * 16].reshape(-1, 16) // per_page
+            counts += [len(set(b)) for b in batches]
+        return float(np.mean(counts))
+
+    perm = np.random.default_rng(1).permutation(n)[: n // 16 * 16].reshape(-1, 16) // per_page
+    shuffled = float(np.mean([len(set(b)) for b in perm]))
+    assert shuffled == pytest.approx(15.4, abs=0.1)
+    assert pages_per_batch("shards", 1) == pytest.approx(5.0, abs=0.3)
+    for workers in (1, 2):
+        assert pages_per_batch("global", workers) >= 0.9 * shuffled
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(8, 60), st.integers(1, 3), st.integers(1, 3), st.integers(0, 3))
+def test_global_order_epochs_are_disjoint_covering_shares(n, world, workers, epoch):
+    from srkit.train.data import epoch_indices
+
+    parts = [epoch_indices(spec_for(n, 2, rank=r, world_size=world, order="global"), epoch, w, workers)
+             for r in range(world) for w in range(workers)]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(n))
+    assert len({len(p) for p in parts}) <= 2  # balanced within one sample
+
+
+def test_global_order_resumes_exactly():
+    spec = spec_for(order="global")
+    full = list(itertools.islice(index_stream(spec, 1, 2), 70))
+    assert list(itertools.islice(index_stream(spec, 1, 2, skip=33), 37)) == full[33:]
