@@ -78,6 +78,7 @@ class Run:
     start: int = 0                     # the iteration this session started after
     iteration: int = 0                 # the last finished one
     progress: float = 0.0              # the share of the run done after it (1 or more: complete)
+    elapsed: float = 0.0               # training seconds at its end (measured under a time budget)
     saved_at: int = 0
     bad_in_row: int = 0                # non-finite steps in a row
     best_psnr: float | None = None
@@ -179,7 +180,7 @@ def setup_locked(cfg: Config, store: Any, store_path: str | Path, run_dir: Path,
                          generator=torch.Generator().manual_seed(cfg.train.seed))
     run.batches = iter(loader)
     clock.start(spent_before)
-    run.progress = clock.progress(run.start, spent_before)
+    run.elapsed, run.progress = spent_before, clock.progress(run.start, spent_before)
     return run
 
 
@@ -232,8 +233,8 @@ def train_step(run: Run, it: int) -> None:
     run.busy += time.perf_counter() - started
     run.iteration = it
     # Under a budget every rank takes the slowest one's time: they follow one schedule and stop together.
-    elapsed = dist.max_value(run.clock.elapsed(), run.info, run.device) if run.clock.budget_s else 0.0
-    run.progress = run.clock.progress(it, elapsed)
+    run.elapsed = dist.max_value(run.clock.elapsed(), run.info, run.device) if run.clock.budget_s else 0.0
+    run.progress = run.clock.progress(it, run.elapsed)
 
 
 def forward_backward(run: Run, last: bool) -> dict[str, torch.Tensor]:
@@ -370,7 +371,7 @@ def save_checkpoint(run: Run, it: int) -> None:
                 "world_size": run.info.world_size}
     payload = {"iteration": it, **run.nets.state_dict(), "rng": ckpt.rng_state(run.rngs),
                "config": to_dict(run.cfg), "data": position, "best_psnr": run.best_psnr,
-               "best_iter": run.best_iter, "identity": run.identity, "elapsed": run.clock.elapsed()}
+               "best_iter": run.best_iter, "identity": run.identity, "elapsed": run.elapsed}
     ckpt.save_iteration(run.run_dir / "checkpoints", it, payload, run.cfg.train.keep_last)
     run.saved_at = it
 
