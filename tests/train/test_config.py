@@ -24,7 +24,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 EXPECTED_PRESETS = {"smoke", "compact_x4", "esrgan_x4_psnr", "esrgan_x4_gan", "manga_x4", "manga_x4_gan",
-                    "srcnn_x2", "msrcnn_x2", "srresnet8_wgangp_x4"}
+                    "srcnn_x2", "msrcnn_x2", "srresnet8_wgangp_x4", "cpu_x4", "span_x4", "span_x4_gan",
+                    "realplksr_x4", "realplksr_x4_gan", "ultracompact", "superultracompact"}
 
 
 def test_precedence_defaults_preset_file_options(tmp_path):
@@ -111,3 +112,20 @@ tables = st.recursive(st.dictionaries(keys, st.one_of(scalars, st.lists(scalars,
 @given(tables)
 def test_toml_writer_round_trips(data):
     assert tomllib.loads(to_toml(data)) == data
+
+
+def test_every_preset_builds_its_model():
+    from srkit.train.models import build_model
+
+    for name in preset_names():
+        cfg = resolve(preset=name)
+        scale = 1 if cfg.model.arch in ("srcnn", "msrcnn") else 4
+        build_model(cfg.model.arch, 1, 1, scale, **cfg.model.options)
+        if cfg.next_preset:
+            assert cfg.next_preset in preset_names(), name
+
+
+def test_the_cpu_preset_trains_for_a_time_budget():
+    cfg = resolve(preset="cpu_x4")
+    assert cfg.train.time_budget == "20m" and cfg.optim.schedule == "cosine"
+    assert resolve(preset="cpu_x4", overrides={"train": {"time_budget": "5m"}}).train.time_budget == "5m"
