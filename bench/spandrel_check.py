@@ -41,7 +41,7 @@ MODELS = [
     ("superultracompact", "superultracompact", {}, "RealESRGAN Compact", ["24nf", "8nc"]),
     ("rrdbnet", "rrdbnet", {"num_block": 2}, "ESRGAN", ["64nf", "2nb"]),
 ]
-SCALES = {"rrdbnet": (2, 4, 8)}
+SCALES = {"rrdbnet": (2, 4, 8), "span": (2, 4, 8), "superultracompact": (2, 4, 8)}
 CHANNELS = {"span_norm": (3,)}  # the published normalisation subtracts an RGB mean
 
 

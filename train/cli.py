@@ -32,9 +32,11 @@ from srkit.train.config import (
 
 TRAIN_HELP = (
     "Train a super-resolution model on a packed store (sr-data pack), or use one (upscale, eval).\n\n"
-    "Training: sr-train --shards data.lmdb --preset smoke (seconds on a CPU) ; presets: smoke, compact_x4, "
-    "esrgan_x4_psnr then esrgan_x4_gan --init runs/esrgan_x4_psnr, manga_x4 then manga_x4_gan, srcnn_x2, "
-    "msrcnn_x2, srresnet8_wgangp_x4 (each file in train/presets says its source and needs). Scale and "
+    "Training: sr-train --shards data.lmdb --preset smoke (seconds on a CPU) ; on a laptop: --preset cpu_x4 "
+    "--time-budget 20m ; presets: smoke, cpu_x4, compact_x4, ultracompact, superultracompact, span_x4 then "
+    "span_x4_gan, realplksr_x4 then realplksr_x4_gan, esrgan_x4_psnr then esrgan_x4_gan --init "
+    "runs/esrgan_x4_psnr, manga_x4 then manga_x4_gan, srcnn_x2, msrcnn_x2, srresnet8_wgangp_x4 (each file "
+    "in train/presets says its source and needs; --list-presets). Scale and "
     "channels come from the store. Every setting can come from a TOML --config (see the config.toml a run "
     "writes); precedence: defaults < --preset < --config < options. A run folder (runs/NAME) gets "
     "config.toml, metrics.jsonl, checkpoints/, samples/, plot.png and the model (model.safetensors, "

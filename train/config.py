@@ -35,7 +35,8 @@ def option(default: Any, flag: str, help: str) -> Any:
 
 @dataclass
 class ModelConfig:
-    arch: str = option("compact", "--arch", "Generator: compact, rrdbnet, srresnet, srcnn, msrcnn.")
+    arch: str = option("compact", "--arch", "Generator: compact (or ultracompact, superultracompact), span "
+                       "(or span_s), realplksr (or realplksr_tiny), rrdbnet, srresnet, srcnn, msrcnn.")
     options: dict = field(default_factory=dict)  # passed to build_model(arch, ..., **options)
 
 
