@@ -18,7 +18,7 @@ machine: nothing else running), each scored with ``sr-train eval`` on the two `e
 
 Run: python bench/cpu_x4.py search [--cpu-minutes 6] [--only NAME]
      python bench/cpu_x4.py final [--minutes 5,10,20]
-Needs the project's test images beside the checkout (../shared/data/real); prints a table.
+Needs the project's test images (the manga pages and their MANIFEST.tsv) beside the checkout.
 """
 
 from __future__ import annotations
@@ -130,17 +130,56 @@ def search(cpu_minutes: float, only: str) -> None:
             f.write(json.dumps(line) + "\n")
 
 
+def final(minutes: list[float]) -> None:
+    """cpu_x4 and the baseline for each wall-clock budget, on all dev pages; scored on the eval pages."""
+    folder = WORK / "final"
+    store = build_store(folder, pages("dev"))
+    eval_pages = folder / "eval_pages"
+    eval_pages.mkdir(exist_ok=True)
+    for page in pages("eval"):
+        if not (eval_pages / page.name).exists():
+            (eval_pages / page.name).symlink_to(page)
+    base = BASELINE
+    baseline_args = ["--arch", "compact", "--set", "model.options.num_feat=32", "--set",
+                     "model.options.num_conv=8", "--gt-size", str(base["data"]["gt_size"]), "--batch-size",
+                     str(base["data"]["batch_size"]), "--lr", str(base["optim"]["lr"]), "--set",
+                     "optim.schedule=cosine", "--workers", "0"]
+    print("| run | budget | iterations | eval pages: model / bicubic Y-PSNR (dB) | gain |")
+    print("|---|---:|---:|---|---:|")
+    for budget in minutes:
+        for name, args in (("cpu_x4", ["--preset", "cpu_x4"]), ("baseline compact 32x8", baseline_args)):
+            run = folder / "runs" / f"{name.split()[0]}_{budget:g}m"
+            command = ["sr-train", "--shards", str(store), *args, "--time-budget", f"{budget:g}m",
+                       "--out", str(run), "--resume", "no"]
+            if not (run / "model.safetensors").exists():
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["sr-train", "eval", str(run / "model.safetensors"), "--images", str(eval_pages),
+                            "--recipe", "rawkuma_like", "--out", str(run / "eval")], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(run / "eval" / "table.csv", newline="") as f:
+                row = next(csv.DictReader(f))
+            model, bicubic = float(row["model PSNR"]), float(row["bicubic PSNR"])
+            iters = max(json.loads(line)["iter"] for line in open(run / "metrics.jsonl"))
+            gain = model - bicubic
+            print(f"| {name} | {budget:g} min | {iters} | {model:.2f} / {bicubic:.2f} | {gain:+.2f} |",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("search")
     s.add_argument("--cpu-minutes", type=float, default=4.0)
     s.add_argument("--only", default="")
+    f = sub.add_parser("final")
+    f.add_argument("--minutes", default="5,10,20", help="wall-clock budgets, comma-separated")
     args = parser.parse_args()
     if not (REAL / "MANIFEST.tsv").exists():
         sys.exit(f"needs the project's test images at {REAL}")
     if args.mode == "search":
         search(args.cpu_minutes, args.only)
+    else:
+        final([float(m) for m in args.minutes.split(",")])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """GPU readiness: every architecture trains, upscales and exports on CUDA, and agrees with the CPU.
 
 On a CUDA machine, for each architecture (1-channel x4 store of 400 px tiles, the real `dev` manga pages
-when ../shared is beside the checkout, else procedural pages from ``srkit.demo.pages``):
+when the project's test images are beside the checkout, else procedural pages from
+``srkit.demo.pages``):
 
 1. ``sr-train`` for ``--iters`` iterations with ``--amp bf16 --channels-last --compile`` (batch 16,
    256 px crops, 4 loader workers): samples/s and data stall (the mean of the log records after the

@@ -124,8 +124,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
             config = detect_arch_config(state)
         except (ValueError, KeyError) as err:
             raise ModelFileError(
-                f"{path}: cannot tell the architecture ({err}); models other than RRDBNet and "
-                "SRVGGNetCompact need the model.json our trainer writes beside the weights"
+                f"{path}: cannot tell the architecture ({err}); models other than RRDBNet, "
+                "SRVGGNetCompact, SPAN and RealPLKSR need the model.json our trainer writes beside them"
             ) from None
     try:
         model = model_from_state_dict(state, config)
