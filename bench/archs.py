@@ -37,12 +37,22 @@ LOADERS = {arch: "spandrel, ONNX" for arch in SPANDREL}
 LOADERS["srresnet"] = "ours (model.json), ONNX"
 
 
-def measure(arch: str, options: dict, batch: int, steps: int) -> tuple[int, float, float, float]:
+def parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trained, deployed) parameters: SPAN trains expanded branches that fold into one 3x3 conv each."""
+    from srkit.train.models.span import RepConv3x3
+
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    branches = sum(p.numel() for m in model.modules() if isinstance(m, RepConv3x3)
+                   for name, p in m.named_parameters() if not name.startswith("eval_conv."))
+    return trained, sum(p.numel() for p in model.parameters()) - branches
+
+
+def measure(arch: str, options: dict, batch: int, steps: int) -> tuple[tuple[int, int], float, float, float]:
     from srkit.train.models import build_model
 
     torch.manual_seed(0)
     model = build_model(arch, 1, 1, 4, **options)
-    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    params = parameters(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     lr, hr = torch.rand(batch, 1, 48, 48), torch.rand(batch, 1, 192, 192)
 
@@ -75,14 +85,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 1-channel x4, 48 px LR crops")
-    print("| architecture | params | train samples/s (wall) | per CPU-s | 256 px tile x4 (s) | loads in |")
+    print("| architecture | params (trained / deployed) | train samples/s (wall) | per CPU-s | "
+          "256 px tile x4 (s) | loads in |")
     print("|---|---:|---:|---:|---:|---|")
     for row, arch, options, batch in ROWS:
         if args.only and args.only not in row:
             continue
         params, wall_rate, cpu_rate, infer = measure(arch, options, batch, args.steps)
-        print(f"| {row} | {params / 1e6:.3f} M | {wall_rate:.1f} | {cpu_rate:.1f} | {infer:.2f} | "
-              f"{LOADERS[arch]} |", flush=True)
+        trained, deployed = params
+        print(f"| {row} | {trained / 1e6:.3f} M / {deployed / 1e6:.3f} M | {wall_rate:.1f} | "
+              f"{cpu_rate:.1f} | {infer:.2f} | {LOADERS[arch]} |", flush=True)
 
 
 if __name__ == "__main__":
