@@ -55,7 +55,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # Other spellings users type; arch_config always records the canonical name.
 ARCH_ALIASES = {"esrgan": "rrdbnet", "realesrgan": "rrdbnet", "srvgg": "compact",
                 "srvggnetcompact": "compact", "m-srcnn": "msrcnn", "m_srcnn": "msrcnn", "resnet": "srresnet",
-                "plksr": "realplksr", "span-s": "span_s"}
+                "span-s": "span_s"}
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "unet_sn": UNetDiscriminatorSN,
