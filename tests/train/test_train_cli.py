@@ -20,7 +20,7 @@ runner = CliRunner()
 FLAGS = {"--arch", "--stage", "--init", "--init-disc", "--resume", "--out", "--device", "--iters",
          "--batch-size", "--gt-size", "--lr", "--seed", "--workers", "--vgg-weights", "--gan-loss", "--amp",
          "--compile", "--channels-last", "--grad-accum", "--grad-clip", "--ema", "--val-every",
-         "--ckpt-every", "--log-every"}
+         "--ckpt-every", "--log-every", "--time-budget"}
 
 
 def flat(text: str) -> str:
