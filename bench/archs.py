@@ -19,7 +19,8 @@ import torch
 
 # (row, arch, options, batch)
 ROWS = [
-    ("compact 32 x 8 (cpu_x4)", "compact", {"num_feat": 32, "num_conv": 8}, 16),
+    ("compact 32 x 8", "compact", {"num_feat": 32, "num_conv": 8}, 16),
+    ("compact 48 x 8 (cpu_x4)", "compact", {"num_feat": 48, "num_conv": 8}, 16),
     ("superultracompact 24 x 8", "superultracompact", {}, 16),
     ("ultracompact 64 x 8", "ultracompact", {}, 16),
     ("compact 64 x 16", "compact", {}, 16),
