@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from srkit.core.console import DeferredInterrupt, console, warn
 from srkit.core.files import atomic_write_text
@@ -35,6 +34,7 @@ from srkit.train.losses import gradient_penalty
 from srkit.train.progress import TrainBar
 from srkit.train.run_guard import check_same_data, comparable_best, lock_run_folder, run_identity
 from srkit.train.schedule import RunClock, lr_factor
+from srkit.train.update import ema_update, optimizer_step
 from srkit.train.usm import usm_sharpen
 from srkit.train.validate import ValSet, load_valset, manga_record, save_grid, score_on_valset, split_warnings
 
@@ -305,30 +305,6 @@ def update_weights(run: Run, it: int) -> None:
     if run.bad_in_row >= run.cfg.train.nan_patience:
         raise TrainStopped(f"{run.bad_in_row} non-finite steps in a row at iteration {it}: lower the "
                            f"learning rate or set --grad-clip (last good: {run.run_dir}/checkpoints)")
-
-
-def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, params: Any,
-                   clip: float) -> bool:
-    """Unscale, clip, step; False (and no update) when the gradients are not finite."""
-    scaler.unscale_(opt)
-    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-    finite = bool(torch.isfinite(norm))
-    if finite or scaler.is_enabled():
-        scaler.step(opt)  # a scaler skips non-finite steps itself and lowers its scale
-    scaler.update()
-    opt.zero_grad(set_to_none=True)
-    return finite
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
-    """EMA with a warm-up (decay grows as (1 + step) / (10 + step) up to ``decay``) so short runs
-    are not dominated by the initial weights."""
-    d = min(decay, (1 + step) / (10 + step))
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p.detach(), 1 - d)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
 
 
 def log_training(run: Run, it: int, progress: Any) -> None:
