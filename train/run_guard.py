@@ -24,8 +24,8 @@ from srkit.train.config import Config
 from srkit.train.errors import TrainError
 
 # The settings that decide which crops, in which order, a run trains on (besides the store).
-DATA_SHAPING = (("data", "gt_size"), ("data", "batch_size"), ("data", "shuffle_buffer"), ("data", "flips"),
-                ("data", "rot90"), ("train", "grad_accum"), ("train", "seed"))
+DATA_SHAPING = (("data", "gt_size"), ("data", "batch_size"), ("data", "order"), ("data", "shuffle_buffer"),
+                ("data", "flips"), ("data", "rot90"), ("train", "grad_accum"), ("train", "seed"))
 
 
 def lock_run_folder(run_dir: Path, info: dist.DistInfo, device: torch.device) -> contextlib.ExitStack:

@@ -58,6 +58,8 @@ def test_a_resume_onto_other_data_is_refused(manga_store, bicubic_store, tmp_pat
     assert "store contents" in message and "--out runs/NEW_NAME" in message
     with pytest.raises(TrainError, match=r"data.gt_size 32 -> 48"):
         train(tiny(run, data={"gt_size": 48}, train={"iters": 4}), manga_store, quiet=True)
+    with pytest.raises(TrainError, match=r"data.order global -> shards"):  # another sample order
+        train(tiny(run, data={"order": "shards"}, train={"iters": 4}), manga_store, quiet=True)
     assert train(tiny(run, train={"iters": 4}), manga_store, quiet=True).iterations == 4  # its own data
 
 
