@@ -29,6 +29,13 @@ TO_FLOAT_ENTRY = {"op": "to_float32", "at": "dtype"}
 # relative to the HR size, so a typo like size = [100000, 100000] is an error, not a MemoryError).
 MAX_GROWTH = 16
 
+# Bumped whenever the same plan can give other LR bytes (a changed formulation, even one that only
+# rounds differently); logged with every sample so that replay can tell an engine change from drift.
+# 2: float images blurred with kernels from 13 x 13 go through one DFT of the padded image.
+ENGINE_VERSION = 2
+# What a log record without `engine_version` was made by.
+FIRST_ENGINE_VERSION = 1
+
 
 class PlanError(ValueError):
     """A plan that cannot be applied (unknown op, bad params)."""

@@ -24,7 +24,7 @@ from srkit.core.manifest import read_jsonl
 from srkit.core.parallel import parallel_map
 from srkit.core.versions import library_versions
 from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
-from srkit.degrade.plan import apply_plan
+from srkit.degrade.plan import ENGINE_VERSION, FIRST_ENGINE_VERSION, apply_plan
 from srkit.degrade.run import logged_shape, recorded_tiles_dir
 
 IDENTICAL = "identical"
@@ -172,6 +172,12 @@ def replay_record(record: dict[str, Any], tiles_dir: str | os.PathLike,
     detail = "rebuilt LR bytes differ from the logged sha256"
     if lr_dir is not None:
         detail += _pixel_note(Path(lr_dir) / f"{key}.png", lr)
+    logged_engine = record.get("engine_version", FIRST_ENGINE_VERSION)
+    if logged_engine != ENGINE_VERSION:
+        detail += (f"; the log was made by degradation engine version {logged_engine}, this is version "
+                   f"{ENGINE_VERSION}, which computes some ops differently (see the README's replay "
+                   "section): degrade again to get a log this version replays")
+        diff = {"engine": [str(logged_engine), str(ENGINE_VERSION)], **diff}
     return ReplayResult(key, "lr_differs", detail, diff)
 
 

@@ -6,8 +6,10 @@ Blind Super-Resolution with Pure Synthetic Data", ICCV Workshops 2021; its code 
 q = x^T S^-1 x with x = (column, row) offset; Gaussian exp(-q/2), generalized Gaussian exp(-q^beta/2),
 plateau 1/(q^beta + 1), sinc wc J1(wc r)/(2 pi r); each normalised to sum 1. Params hold kernel
 parameters only; `apply` rebuilds the kernel. Convolution: cv2.filter2D with BORDER_REFLECT_101, which
-is torch's F.pad(mode="reflect") (mirror without repeating the edge pixel). All kernels are
-point-symmetric, so correlation equals convolution.
+is torch's F.pad(mode="reflect") (mirror without repeating the edge pixel), or for float images and
+kernels from 13 x 13 the same correlation through one DFT of the padded image; isotropic Gaussians
+are separable and go through cv2.sepFilter2D. All kernels are point-symmetric, so correlation equals
+convolution.
 """
 
 from __future__ import annotations
@@ -90,16 +92,49 @@ def kernel_from_params(params: dict) -> np.ndarray:
     raise ValueError(f"unknown kernel kind {kind!r}; known: {list(KERNEL_KINDS) + ['sinc']}")
 
 
+# From this kernel size up, OpenCV's filter2D itself switches float images to a blockwise DFT (kernel
+# area >= 130), which costs 2-3x one DFT of the whole padded image; below it, its direct sum is faster.
+DFT_MIN_SIZE = 13
+
+
 def filter_image(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correlate (= convolve, kernels are symmetric) with reflect-101 borders; same dtype and layout out.
 
-    Float results of kernels with negative lobes (sinc) are clipped to [0, 1].
+    Float images with kernels of DFT_MIN_SIZE and up go through one DFT of the whole padded image
+    (`dft_correlate`), the same correlation up to float rounding. Float results of kernels with
+    negative lobes (sinc) are clipped to [0, 1].
     """
     check_image(img)
-    out = cv2.filter2D(img, -1, kernel.astype(np.float32), borderType=BORDER)
+    if img.dtype == np.float32 and kernel.shape[0] >= DFT_MIN_SIZE:
+        out = dft_correlate(img, kernel)
+    else:
+        out = cv2.filter2D(img, -1, kernel.astype(np.float32), borderType=BORDER)
     if img.dtype == np.float32 and (kernel < 0).any():
         np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def dft_correlate(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """float32 (H, W) / (H, W, 3) correlated with an odd square kernel, reflect-101 borders, via the DFT.
+
+    Each plane is padded by the kernel radius (reflect-101, as filter2D pads) up to a size the DFT is
+    fast at; the kernel sits in the top-left corner of a zero plane of that size. The circular
+    correlation of the two, read at [0:H, 0:W], is the filter's output: its window never wraps.
+    """
+    h, w = img.shape[:2]
+    size = kernel.shape[0]
+    r = size // 2
+    rows, cols = cv2.getOptimalDFTSize(h + 2 * r), cv2.getOptimalDFTSize(w + 2 * r)
+    padded_kernel = np.zeros((rows, cols), np.float32)
+    padded_kernel[:size, :size] = kernel
+    spectrum = cv2.dft(padded_kernel)
+    planes = [img] if img.ndim == 2 else cv2.split(img)
+    out = []
+    for plane in planes:
+        padded = cv2.copyMakeBorder(plane, r, rows - h - r, r, cols - w - r, BORDER)
+        product = cv2.mulSpectrums(cv2.dft(padded), spectrum, 0, conjB=True)
+        out.append(cv2.idft(product, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)[:h, :w])
+    return np.ascontiguousarray(out[0]) if img.ndim == 2 else cv2.merge(out)
 
 
 def gaussian_1d(size: int, sigma: float) -> np.ndarray:

@@ -27,10 +27,18 @@ def _encode(ext: str, img_u8: np.ndarray, flags: list[int]) -> bytes:
     return buf.tobytes()
 
 
+# OpenCV >= 4.10 decodes straight to RGB: the codec's own colour conversion, the same pixels as
+# decoding to BGR and swapping, one full-image pass fewer.
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
+
+
 def _decode(data: bytes, gray: bool) -> np.ndarray:
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    flag = cv2.IMREAD_UNCHANGED if gray or _IMREAD_RGB is None else _IMREAD_RGB
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if arr is None:
         raise RuntimeError("OpenCV could not decode the image it just encoded")
+    if flag == _IMREAD_RGB:
+        return arr
     if arr.ndim == 2:
         return arr if gray else cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
     rgb = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)

@@ -8,8 +8,10 @@ on the 0..1 scale and the result clipped to [0, 1]; uint8 input comes back round
 from __future__ import annotations
 
 import math
+import sys
 from functools import lru_cache
 
+import cv2
 import numpy as np
 from scipy.special import gammaln
 
@@ -80,8 +82,9 @@ def sample_gaussian_noise(rng: np.random.Generator, spec: dict, ctx: Context) ->
 # ---- Poisson ------------------------------------------------------------------------------------------
 
 
-_GUIDE_BITS = 10
+_GUIDE_BITS = 11
 _GUIDE = 1 << _GUIDE_BITS  # guide-table buckets per level for the Poisson sampler
+_HIGH_WORD = 1 if sys.byteorder == "little" else 0  # the uint32 half holding a uint64's top bits
 
 
 @lru_cache(maxsize=16)
@@ -90,7 +93,8 @@ def _poisson_tables(vals: int) -> tuple[np.ndarray, np.ndarray, int]:
 
     Returns (cdf, guide, K): cdf is 256 x K float64 with the last column set to inf (the tail beyond K
     has probability below 1e-25 and is folded into the last entry); guide[level, m] is the smallest k
-    with cdf > m / _GUIDE, stored as is when every u in bucket m maps to it, else as -(k + 1).
+    with cdf > m / _GUIDE, stored as is when every u in bucket m maps to it, else as -(k + 1). The
+    guide only speeds the search up: its size never changes which k a draw gets.
     """
     lam = np.arange(256, dtype=np.float64) * (vals / 255.0)
     top = float(lam[-1])
@@ -103,7 +107,8 @@ def _poisson_tables(vals: int) -> tuple[np.ndarray, np.ndarray, int]:
     cdf = np.cumsum(np.exp(logpmf), axis=1)
     cdf[:, -1] = np.inf
     edges = np.arange(_GUIDE + 1, dtype=np.float64) / _GUIDE
-    guide = np.empty((256, _GUIDE), dtype=np.int32)
+    # int16 halves the table the gather walks through (K stays far below 2^15 for vals <= 256)
+    guide = np.empty((256, _GUIDE), dtype=np.int16 if K < 2**15 else np.int32)
     for lvl in range(256):
         first = np.searchsorted(cdf[lvl], edges[:-1], side="right")
         exact = cdf[lvl][first] >= edges[1:]  # the bucket's whole interval [m/G, (m+1)/G) maps to `first`
@@ -114,27 +119,26 @@ def _poisson_tables(vals: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def poisson_counts(levels: np.ndarray, vals: int, rng: np.random.Generator) -> np.ndarray:
-    """Exact Poisson(levels / 255 * vals) variates (int32) for uint8 `levels`, by inverse CDF.
+    """Exact Poisson(levels / 255 * vals) variates (int16, or int32 for huge vals) for uint8 `levels`.
 
-    One 64-bit random word per pixel: u = (word >> 11) / 2^53 (numpy's uniform double), whose top
-    _GUIDE_BITS bits pick the guide bucket. The answer is the smallest k with CDF(k) > u; most buckets
-    hold a single k, the rest are resolved by a few forward steps, then bisection for the far tail.
-    Same distribution as rng.poisson, about 3x faster.
+    By inverse CDF, one 64-bit random word per pixel: u = (word >> 11) / 2^53 (numpy's uniform double),
+    whose top _GUIDE_BITS bits pick the guide bucket. The answer is the smallest k with CDF(k) > u; most
+    buckets hold a single k, the rest are resolved by a few forward steps, then bisection for the far
+    tail. Same distribution as rng.poisson, several times faster.
     """
     cdf, guide, K = _poisson_tables(vals)
-    # Few full-size temporaries on purpose: fresh large arrays cost page faults on every call.
-    word = rng.bit_generator.random_raw(levels.size)
-    word >>= np.uint64(11)  # 53 random bits: u = word / 2^53, numpy's uniform double
-    idx = (word >> np.uint64(53 - _GUIDE_BITS)).view(np.int64)  # the top bits of u: guide bucket
-    level_bits = levels.reshape(-1).astype(np.int64)
-    level_bits <<= _GUIDE_BITS
-    idx |= level_bits
-    k = guide.reshape(-1)[idx]
+    flat_levels = levels.reshape(-1)
+    word = rng.bit_generator.random_raw(flat_levels.size)
+    # The bucket index in 32-bit arithmetic: the level, then the word's top bits (= the top bits of u).
+    idx = flat_levels.astype(np.uint32)
+    idx <<= np.uint32(_GUIDE_BITS)
+    idx |= word.view(np.uint32)[_HIGH_WORD::2] >> np.uint32(32 - _GUIDE_BITS)
+    k = guide.take(idx)
     todo = np.flatnonzero(k < 0)
     if todo.size:
-        kt = -k[todo] - 1
-        u = word[todo].astype(np.float64) * (1.0 / 9007199254740992.0)
-        base = (level_bits[todo] >> _GUIDE_BITS) * K
+        kt = -k[todo].astype(np.int64) - 1
+        u = (word[todo] >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        base = flat_levels[todo].astype(np.int64) * K
         cdf_flat = cdf.reshape(-1)
         live = np.flatnonzero(cdf_flat[base + kt] <= u)
         for _ in range(4):  # nearly every draw is resolved within a few steps
@@ -155,6 +159,12 @@ def poisson_counts(levels: np.ndarray, vals: int, rng: np.random.Generator) -> n
     return k.reshape(levels.shape)
 
 
+def distinct_levels(levels: np.ndarray) -> int:
+    """How many of the 256 values occur in a uint8 array (a histogram, no int64 copy of the pixels)."""
+    hist = cv2.calcHist([levels.reshape(levels.shape[0], -1)], [0], None, [256], [0, 256])
+    return int(np.count_nonzero(hist))
+
+
 def poisson_noise_array(x: np.ndarray, scale: float, gray: bool, rng: np.random.Generator) -> np.ndarray:
     """Real-ESRGAN Poisson noise of a float32 image x in [0, 1]; (H, W) when gray or 1-channel."""
     src = luminance(x) if (gray and x.ndim == 3) else x
@@ -162,8 +172,7 @@ def poisson_noise_array(x: np.ndarray, scale: float, gray: bool, rng: np.random.
     np.rint(q, out=q)
     np.clip(q, 0, 255, out=q)
     levels = q.astype(np.uint8)
-    n_unique = int(np.count_nonzero(np.bincount(levels.reshape(-1), minlength=256)))
-    vals = 2 ** math.ceil(math.log2(n_unique))
+    vals = 2 ** math.ceil(math.log2(distinct_levels(levels)))
     noise = poisson_counts(levels, vals, rng).astype(np.float32)
     # q = level / 255; noise = (Poisson(q * vals) / vals - q) * scale
     noise /= np.float32(vals)

@@ -10,7 +10,14 @@ import pytest
 from scipy.special import jv
 
 from srkit.degrade.ops import OPS, Context
-from srkit.degrade.ops.blur import filter_image, gaussian_1d, kernel_from_params, separable_filter
+from srkit.degrade.ops.blur import (
+    DFT_MIN_SIZE,
+    dft_correlate,
+    filter_image,
+    gaussian_1d,
+    kernel_from_params,
+    separable_filter,
+)
 
 CTX = Context((64, 64, 3), (64, 64, 3), 4)
 
@@ -288,3 +295,33 @@ def test_own_kernel_list_defaults_to_equal_weights():
     n = 3000
     draws = _sample_many({"kernel_list": ["aniso", "plateau_iso"], "sinc_prob": 0.0}, n, seed=3)
     assert near(sum(d["kind"] == "aniso" for d in draws) / n, 0.5, n)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 5, 3), (23, 30, 3), (64, 81), (130, 97, 3)])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kind": "aniso", "size": 13, "sigma_x": 2.0, "sigma_y": 0.6, "theta": 0.5},
+        {"kind": "sinc", "size": 21, "omega_c": 1.3},
+        {"kind": "plateau_iso", "size": 17, "sigma_x": 1.2, "sigma_y": 1.2, "theta": 0.0, "beta": 1.0},
+    ],
+)
+def test_dft_path_is_the_reflect_101_correlation(shape, params):
+    img = np.random.default_rng(7).random(shape, dtype=np.float32)
+    k = kernel_from_params(params)
+    got = dft_correlate(img, k)
+    assert got.dtype == np.float32 and got.shape == img.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, reflect_correlate(img, k), atol=1e-6)
+    # float images take it from DFT_MIN_SIZE on; uint8 images and smaller kernels keep filter2D
+    assert np.array_equal(filter_image(img, k), np.clip(got, 0, 1) if (k < 0).any() else got)
+    u8 = (img * 255).astype(np.uint8)
+    assert np.array_equal(filter_image(u8, k), cv2.filter2D(u8, -1, k.astype(np.float32),
+                                                            borderType=cv2.BORDER_REFLECT_101))
+
+
+def test_small_kernels_keep_the_direct_filter():
+    img = np.random.default_rng(8).random((40, 50, 3), dtype=np.float32)
+    k = kernel_from_params({"kind": "aniso", "size": DFT_MIN_SIZE - 2, "sigma_x": 2.0, "sigma_y": 0.6,
+                            "theta": 0.5})
+    assert np.array_equal(filter_image(img, k), cv2.filter2D(img, -1, k.astype(np.float32),
+                                                             borderType=cv2.BORDER_REFLECT_101))
