@@ -280,3 +280,51 @@ def test_a_tile_changed_since_tiling_is_refused_with_its_name(tmp_path):
     assert summary.made == len(tiles) - 1 and len(summary.errors) == 1
     error = summary.errors[0]
     assert error["key"] == changed.stem and "changed since it was tiled" in error["error"]
+
+
+def test_replay_of_a_log_from_engine_version_1_says_so(tmp_path, monkeypatch):
+    import srkit.degrade.ops.blur as blur
+    from srkit.degrade.plan import ENGINE_VERSION
+
+    # Engine 1 blurred float images with filter2D at every kernel size and logged no engine version.
+    # The two formulations differ only by float rounding, which seldom moves an 8-bit level: find a
+    # seed whose sample moves (deterministic), then make that sample's log with engine 1.
+    tiles = write_tiles(tmp_path / "tiles", {"noise-4444eeee": [
+        np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)]})
+    (record,) = kept_tiles(tiles)
+    hr = read_png(tiles / record["file"])
+    recipe = load_recipe("realesrgan_x4")
+
+    def lr_of(seed: int, dft_min: int) -> np.ndarray:
+        with monkeypatch.context() as patch:
+            patch.setattr(blur, "DFT_MIN_SIZE", dft_min)
+            return recipe.plan_and_apply(hr, record["key"], seed)[0]
+
+    seed = next((s for s in range(400) if not np.array_equal(lr_of(s, 10**9), lr_of(s, blur.DFT_MIN_SIZE))),
+                None)
+    assert seed is not None
+    out = tmp_path / "old"
+    with monkeypatch.context() as patch:
+        patch.setattr(blur, "DFT_MIN_SIZE", 10**9)
+        degrade_tiles(tiles, recipe, out, seed=seed)
+    (logged,) = read_jsonl(out / DEGRADATIONS_LOG)
+    assert logged["engine_version"] == ENGINE_VERSION == 2
+    del logged["engine_version"]
+    (out / DEGRADATIONS_LOG).write_text(json.dumps(logged) + "\n")
+    (result,) = replay_log(out).results
+    assert result.status == "lr_differs"
+    assert "degradation engine version 1, this is version 2" in result.detail
+    assert result.versions_differ["engine"] == ["1", "2"]
+    # the same log made by this engine replays byte for byte
+    degrade_tiles(tiles, recipe, tmp_path / "new", seed=seed)
+    assert replay_log(tmp_path / "new").all_identical
+
+
+def test_a_uint8_recipe_log_without_engine_version_still_replays(tiles_dir, tmp_path):
+    out = tmp_path / "lr"
+    degrade_tiles(tiles_dir, "manga_print_x2", out)
+    records = list(read_jsonl(out / DEGRADATIONS_LOG))
+    for r in records:
+        del r["engine_version"]
+    (out / DEGRADATIONS_LOG).write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert replay_log(out).all_identical
