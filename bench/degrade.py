@@ -265,6 +265,30 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
 print(json.dumps({"cpu_s": time.process_time() - start}))
 """
 
+# The same chain as a bare script (cv2 and Pillow, no sampling framework, no hashes, no log): the
+# floor of an end-to-end run with these codecs.
+FLOOR_CHILD = r"""
+import json, os, sys, time
+import cv2
+import numpy as np
+from PIL import Image
+cv2.setNumThreads(1)
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst)
+rng = np.random.default_rng(0)
+start = time.process_time()
+for name in sorted(f for f in os.listdir(src) if f.endswith(".png")):
+    hr = cv2.imdecode(np.fromfile(os.path.join(src, name), np.uint8), cv2.IMREAD_UNCHANGED)
+    lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 4, hr.shape[0] // 4), Image.BICUBIC))
+    if rng.random() < 0.5:
+        lr = cv2.GaussianBlur(lr, (5, 5), rng.uniform(0.3, 1.0), borderType=cv2.BORDER_REFLECT_101)
+    ok, jpg = cv2.imencode(".jpg", lr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 96))])
+    ok, png = cv2.imencode(".png", cv2.imdecode(jpg, cv2.IMREAD_UNCHANGED), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    with open(os.path.join(dst, name), "wb") as f:
+        f.write(png.tobytes())
+print(json.dumps({"cpu_s": time.process_time() - start}))
+"""
+
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "RAYON_NUM_THREADS": "1"}
 
@@ -291,10 +315,12 @@ def package_root(checkout: Path, into: Path) -> Path:
 
 
 class Side:
-    """One side of a comparison: our checkout, another checkout, or pepedd."""
+    """One side of a comparison: a checkout of this repository, or a script (pepedd, the bare floor)
+    that reads a folder of PNGs and writes the LR PNGs, run by `python`."""
 
-    def __init__(self, label: str, work: Path, checkout: Path | None = None, python: str | None = None):
-        self.label, self.work, self.python = label, work, python
+    def __init__(self, label: str, work: Path, checkout: Path | None = None, python: str | None = None,
+                 script: str | None = None):
+        self.label, self.work, self.python, self.script = label, work, python, script
         self.checkout = checkout.resolve() if checkout else None
         self.root = package_root(self.checkout, work / label) if self.checkout else None
         self.runs = 0
@@ -302,8 +328,9 @@ class Side:
     def measure(self, task: str, recipe: str, tiles: Path) -> dict:
         self.runs += 1
         out = self.work / self.label / f"{task}_{recipe}_{self.runs}"
-        if self.python is not None:  # pepedd: a folder of PNGs in, LQ PNGs out
-            return run_child([self.python, "-c", PEPEDD_CHILD, str(tiles), str(out)], self.work)
+        if self.script is not None:
+            argv = [self.python or sys.executable, "-c", self.script, str(tiles), str(out)]
+            return run_child(argv, self.work)
         spec = {"package_root": str(self.root), "checkout": str(self.checkout), "task": task,
                 "recipe": recipe, "tiles": str(tiles), "out": str(out)}
         return run_child([sys.executable, "-c", CHILD, json.dumps(spec)], self.work)
@@ -315,7 +342,7 @@ def pepedd_side(python: str, work: Path) -> Side | None:
         print(f"pepedd side by side: skipped, {python} cannot import pepedd.nodes "
               "(install pepedd[nodes]==0.1.2 in a venv of its own and pass its python)")
         return None
-    return Side("pepedd", work, python=python)
+    return Side("pepedd", work, python=python, script=PEPEDD_CHILD)
 
 
 def compare(sides: list[Side], task: str, recipe: str, tiles: Path, n: int, runs: int) -> dict[str, dict]:
@@ -323,10 +350,10 @@ def compare(sides: list[Side], task: str, recipe: str, tiles: Path, n: int, runs
     results: dict[str, list[dict]] = {s.label: [] for s in sides}
     for r in range(runs):
         for side in sides[r % len(sides):] + sides[:r % len(sides)]:
-            pepedd = side.python is not None
-            if task == "memory" and pepedd:
+            folder_script = side.script is not None
+            if task == "memory" and folder_script:
                 continue
-            source = tiles.parent / "png_only" if pepedd else tiles
+            source = tiles.parent / "png_only" if folder_script else tiles
             results[side.label].append(side.measure(task, recipe, source))
     table = {}
     for label, got in results.items():
@@ -376,9 +403,12 @@ def side_by_side(args: argparse.Namespace, work: Path) -> None:
         print_compare(f"realesrgan_x4 in memory, {n_rgb} RGB tiles of 400 px (ours = {PROJECT}, "
                       f"base = {args.base})", memory)
         print_ops("realesrgan_x4, ours", memory["ours"]["ops"])
-    e2e = compare(sides + ([pepedd] if pepedd else []), "e2e", "rawkuma_like", tiles_dir, n_gray, args.runs)
+    floor = Side("floor", work, script=FLOOR_CHILD)
+    e2e = compare(sides + ([pepedd] if pepedd else []) + [floor], "e2e", "rawkuma_like", tiles_dir, n_gray,
+                  args.runs)
     print_compare(f"rawkuma_like end to end (read HR PNG, degrade, write LR PNG and the log), {n_gray} gray "
-                  "tiles of 400 px", e2e)
+                  "tiles of 400 px;\n  floor = the same chain as a bare cv2/Pillow script, no hashes, no log",
+                  e2e)
     print("\ntargets:")
     if args.base:
         rate_now = memory["ours"]["median"]

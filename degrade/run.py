@@ -207,23 +207,33 @@ def _valid_key(key: object) -> bool:
         return False
 
 
+def _lr_files(out: Path) -> set[str]:
+    """Names of the LR files in place: one directory scan rather than one stat per key."""
+    with os.scandir(out) as entries:
+        return {e.name for e in entries if e.name.endswith(".png") and e.is_file()}
+
+
 def _done_keys(out: Path) -> set[str]:
     """Keys with a complete record whose LR file is in place."""
+    present = _lr_files(out)
     return {
         r["key"]
         for r in read_jsonl(out / DEGRADATIONS_LOG)
-        if _valid_key(r.get("key")) and (out / f"{r['key']}.png").is_file()
+        if _valid_key(r.get("key")) and f"{r['key']}.png" in present
     }
 
 
 def _finish_log(out: Path) -> None:
     """Rewrite the log sorted by key, one record per key (the last one), only with LR files present."""
+    present = _lr_files(out)
     latest: dict[str, dict[str, Any]] = {}
     for r in read_jsonl(out / DEGRADATIONS_LOG):
         key = r.get("key")
-        if _valid_key(key) and (out / f"{key}.png").is_file():
+        if _valid_key(key) and f"{key}.png" in present:
             latest[key] = r
-    write_jsonl_sorted(out / DEGRADATIONS_LOG, latest.values(), sort_key=lambda r: r["key"])
+    # The bytes write_jsonl_sorted would write (keys are unique), each record serialised once.
+    text = "".join(canonical_json(latest[key]) + "\n" for key in sorted(latest))
+    atomic_write_text(out / DEGRADATIONS_LOG, text)
 
 
 def _write_errors(out: Path, errors: list[dict[str, Any]]) -> None:

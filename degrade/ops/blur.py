@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -35,9 +36,11 @@ PI = math.pi
 # ---- kernels (float64, normalised to sum 1) -----------------------------------------------------------
 
 
+@lru_cache(maxsize=32)
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     ax = np.arange(-(size // 2), size // 2 + 1, dtype=np.float64)
     xx, yy = np.meshgrid(ax, ax)  # xx: column offset, yy: row offset
+    xx.flags.writeable = yy.flags.writeable = False  # shared by every kernel of this size
     return xx, yy
 
 
