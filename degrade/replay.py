@@ -175,8 +175,8 @@ def replay_record(record: dict[str, Any], tiles_dir: str | os.PathLike,
     logged_engine = record.get("engine_version", FIRST_ENGINE_VERSION)
     if logged_engine != ENGINE_VERSION:
         detail += (f"; the log was made by degradation engine version {logged_engine}, this is version "
-                   f"{ENGINE_VERSION}, which computes some ops differently (see the README's replay "
-                   "section): degrade again to get a log this version replays")
+                   f"{ENGINE_VERSION}, which computes some ops differently (rounding): degrade again to "
+                   "get a log this version replays byte for byte")
         diff = {"engine": [str(logged_engine), str(ENGINE_VERSION)], **diff}
     return ReplayResult(key, "lr_differs", detail, diff)
 
