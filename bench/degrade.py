@@ -23,10 +23,12 @@ Side by side, each measurement in its own fresh process, alternated, `--runs` ti
   pepedd is never a dependency of this project.
 - `--base CHECKOUT`: the same two rows (realesrgan_x4 in memory, rawkuma_like end to end) with the
   code of another checkout of this repository (e.g. the commit before a speed-up) in the same run.
+- `--base CHECKOUT --lr-diff`: instead of timing, every recipe's LR pixels on the dev tiles, this
+  checkout against the other (how far a change of formulation moved them).
 
 Targets (issue 16): realesrgan_x4 in memory >= 100 tiles/s (RGB 400 px); rawkuma_like end to end
 >= 1.3 x pepedd on the same tiles.
-Run: python bench/degrade.py [--quick] [--pepedd PYTHON] [--base CHECKOUT] [--runs 3]
+Run: python bench/degrade.py [--quick] [--pepedd PYTHON] [--base CHECKOUT [--lr-diff]] [--runs 3]
 """
 
 from __future__ import annotations
@@ -333,7 +335,7 @@ class Side:
             return run_child(argv, self.work)
         spec = {"package_root": str(self.root), "checkout": str(self.checkout), "task": task,
                 "recipe": recipe, "tiles": str(tiles), "out": str(out)}
-        return run_child([sys.executable, "-c", CHILD, json.dumps(spec)], self.work)
+        return {**run_child([sys.executable, "-c", CHILD, json.dumps(spec)], self.work), "out": str(out)}
 
 
 def pepedd_side(python: str, work: Path) -> Side | None:
@@ -379,6 +381,28 @@ def print_ops(label: str, ops: dict) -> None:
     for op, (count, seconds) in sorted(ops.items(), key=lambda kv: -kv[1][1]):
         print(f"  {op:<16} {count:>6} applied {seconds / count * 1000:8.3f} ms each "
               f"{seconds / total * 100:5.1f} %")
+
+
+def lr_differences(args: argparse.Namespace, work: Path) -> None:
+    """The LR pixels of every recipe made by this checkout and by --base, on the dev tiles."""
+    ours, base = Side("ours", work, checkout=PROJECT), Side("base", work, checkout=Path(args.base))
+    folders = {"gray": write_tiles_folder(work / "gray" / "tiles", gray_tiles(135)),
+               "rgb": write_tiles_folder(work / "rgb" / "tiles", rgb_tiles(24))}
+    print(f"LR pixels, ours ({PROJECT}) against base ({args.base}): 135 gray tiles of the dev manga pages, "
+          "24 RGB tiles of the dev images")
+    for recipe in sorted(p.stem for p in (PROJECT / "recipes").glob("*.toml")):
+        for kind, tiles in folders.items():
+            a, b = (Path(side.measure("e2e", recipe, tiles)["out"]) for side in (ours, base))
+            names = sorted(p.name for p in b.glob("*.png"))
+            files = values = worst = 0
+            for name in names:
+                x, y = read_png(a / name).astype(np.int16), read_png(b / name).astype(np.int16)
+                diff = np.abs(x - y)
+                files += bool(diff.any())
+                values += int(np.count_nonzero(diff))
+                worst = max(worst, int(diff.max()))
+            print(f"  {recipe:<18} {kind:<4} {len(names):>4} LR files: {files:>3} differ, "
+                  f"{values:>6} values, largest |difference| {worst} levels")
 
 
 def side_by_side(args: argparse.Namespace, work: Path) -> None:
@@ -429,10 +453,18 @@ def main() -> None:
     parser.add_argument("--base", metavar="CHECKOUT",
                         help="side by side with the code of another checkout of this repository")
     parser.add_argument("--runs", type=int, default=3, help="runs per side in the side-by-side modes")
+    parser.add_argument("--lr-diff", action="store_true",
+                        help="with --base: compare the LR pixels of every recipe instead of timing")
     args = parser.parse_args()
     if not (REAL / "MANIFEST.tsv").exists():
         sys.exit(f"{REAL} is absent: this benchmark needs the real dev images")
     cv2.setNumThreads(1)
+    if args.lr_diff:
+        if not args.base:
+            sys.exit("--lr-diff compares with another checkout: give --base CHECKOUT")
+        with tempfile.TemporaryDirectory(prefix="bench_degrade_") as tmp:
+            lr_differences(args, Path(tmp))
+        return
     if args.pepedd or args.base:
         with tempfile.TemporaryDirectory(prefix="bench_degrade_") as tmp:
             side_by_side(args, Path(tmp))
