@@ -13,6 +13,7 @@ from srkit.degrade.ops import OPS, Context
 from srkit.degrade.ops.blur import (
     DFT_MIN_SIZE,
     dft_correlate,
+    dft_size,
     filter_image,
     gaussian_1d,
     kernel_from_params,
@@ -325,3 +326,21 @@ def test_small_kernels_keep_the_direct_filter():
                             "theta": 0.5})
     assert np.array_equal(filter_image(img, k), cv2.filter2D(img, -1, k.astype(np.float32),
                                                              borderType=cv2.BORDER_REFLECT_101))
+
+
+def _fast_length(n: int) -> bool:
+    powers = []
+    for p in (2, 3, 5):
+        e = 0
+        while n % p == 0:
+            n //= p
+            e += 1
+        powers.append(e)
+    return n == 1 and powers[0] >= 3 and powers[1] <= 3 and powers[2] <= 1
+
+
+def test_dft_lengths_are_the_smallest_fast_ones():
+    for n in range(13, 2500, 7):
+        m = dft_size(n)
+        assert m >= n and _fast_length(m)
+        assert not any(_fast_length(j) for j in range(n, m))
