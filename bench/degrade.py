@@ -355,8 +355,11 @@ class Side:
 
 
 def pepedd_side(python: str, work: Path) -> Side | None:
-    probe = subprocess.run([python, "-c", "import pepedd.nodes"], capture_output=True, text=True)
-    if probe.returncode != 0:
+    # The runs start in the work folder: a relative path such as .venv/pepedd/bin/python is made absolute.
+    found = shutil.which(python)
+    python = os.path.abspath(found) if found else python
+    probe = found and subprocess.run([python, "-c", "import pepedd.nodes"], capture_output=True, text=True)
+    if not probe or probe.returncode != 0:
         print(f"pepedd side by side: skipped, {python} cannot import pepedd.nodes "
               "(install pepedd[nodes]==0.1.2 in a venv of its own and pass its python)")
         return None
