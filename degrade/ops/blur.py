@@ -105,15 +105,17 @@ def filter_image(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correlate (= convolve, kernels are symmetric) with reflect-101 borders; same dtype and layout out.
 
     Float images with kernels of DFT_MIN_SIZE and up go through one DFT of the whole padded image
-    (`dft_correlate`), the same correlation up to float rounding. Float results of kernels with
-    negative lobes (sinc) are clipped to [0, 1].
+    (`dft_correlate`), the same correlation up to float rounding. Float results of that path and of
+    kernels with negative lobes (sinc) are clipped to [0, 1].
     """
     check_image(img)
-    if img.dtype == np.float32 and kernel.shape[0] >= DFT_MIN_SIZE:
+    dft = img.dtype == np.float32 and kernel.shape[0] >= DFT_MIN_SIZE
+    if dft:
         out = dft_correlate(img, kernel)
     else:
         out = cv2.filter2D(img, -1, kernel.astype(np.float32), borderType=BORDER)
-    if img.dtype == np.float32 and (kernel < 0).any():
+    # The DFT's rounding leaves flat black or white areas a few ulps outside [0, 1] (about 1e-7).
+    if img.dtype == np.float32 and (dft or (kernel < 0).any()):
         np.clip(out, 0.0, 1.0, out=out)
     return out
 

@@ -313,8 +313,8 @@ def test_dft_path_is_the_reflect_101_correlation(shape, params):
     got = dft_correlate(img, k)
     assert got.dtype == np.float32 and got.shape == img.shape and got.flags.c_contiguous
     np.testing.assert_allclose(got, reflect_correlate(img, k), atol=1e-6)
-    # float images take it from DFT_MIN_SIZE on; uint8 images and smaller kernels keep filter2D
-    assert np.array_equal(filter_image(img, k), np.clip(got, 0, 1) if (k < 0).any() else got)
+    # float images take it from DFT_MIN_SIZE on (clipped to [0, 1]); uint8 images keep filter2D
+    assert np.array_equal(filter_image(img, k), np.clip(got, 0, 1))
     u8 = (img * 255).astype(np.uint8)
     assert np.array_equal(filter_image(u8, k), cv2.filter2D(u8, -1, k.astype(np.float32),
                                                             borderType=cv2.BORDER_REFLECT_101))
@@ -344,3 +344,15 @@ def test_dft_lengths_are_the_smallest_fast_ones():
         m = dft_size(n)
         assert m >= n and _fast_length(m)
         assert not any(_fast_length(j) for j in range(n, m))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (100, 100), (40, 50, 3)])
+def test_dft_path_stays_in_the_unit_range_on_flat_black_and_white(shape):
+    # The DFT rounds a flat area to a few ulps around its value: -1e-7 under black, 1 + 1e-7 over white.
+    img = np.zeros(shape, np.float32)
+    img[: shape[0] // 2] = 1.0
+    k = kernel_from_params({"kind": "aniso", "size": 21, "sigma_x": 3.0, "sigma_y": 1.0, "theta": 0.7})
+    assert k.min() >= 0 and k.shape[0] >= DFT_MIN_SIZE
+    for image in (img, np.ones(shape, np.float32)):
+        out = filter_image(image, k)
+        assert out.min() >= 0.0 and out.max() <= 1.0
