@@ -7,13 +7,21 @@
   (null: the darkest neighbourhood is lighter than 80, or covers under 0.1 % of the image) instead of
   a gray one. Medians of the pixels themselves are not moved by noise, even where it clips at 0 or
   255.
-- Gamma: the image is median-filtered (5 x 5: noise / 4; unlike a blur, it commutes with any increasing
-  tone curve). The median m of the midtones (filtered values between the two points, away from each
-  by 1.5 % of the range or 1.5 noise sigmas) on the 0..1 scale between the points; gamma = log 0.5 / log m.
-  Levels with gamma g (y = x^(1/g)) multiply it by about g (medians follow any increasing curve;
-  only the pixels near the margins change sides),
-  so the fit can compare it with the gamma of the user's HR tiles and apply the ratio. It is a
-  statistic of the content as much as of the tone curve: compare it between images of the same kind.
+- Gamma: how light the drawn parts are between the two points. The image is put on the 0..1 scale
+  between the points; its drawn parts are the pixels that, smoothed (Gaussian, sigma 1 px, so noise
+  does not count and thin strokes do), are neither paper nor solid black (3 % of the range, or 3
+  sigmas of the smoothed noise, from either point), widened by DRAWN_REACH = 3 px. m is the mean of
+  the pixels of that region and gamma = log 0.5 / log m. Blur, resizing, JPEG and noise move ink
+  around (or add zero-mean error) but keep how much of it there is, and the ink they spread stays
+  within the widened region, so they leave the reading alone (within a few %); a tone curve applied
+  after them (levels with gamma g: y = x^(1/g)) lightens every mixed pixel and raises it, and moves
+  no pixel across the region's edges (paper and solid black are its fixed points), so the reading
+  grows with g. Paper inside the region does not follow the curve, so the reading moves by less
+  than g (about g^0.6 on manga pages, depending on how densely they are drawn): the fit calibrates
+  that on the user's own HR tiles (`calibrate.gamma_response`). The reading also says how densely a
+  page is drawn (hatching reads lighter than solid shading): compare it between images of the same
+  kind, as the fit and compare do. (A median of the midtone pixels themselves moves by the full g,
+  but blur and JPEG move it as much: they make and unmake midtone pixels.)
 - Tone: the tile scores' screentone measure (`srkit.tiling.scores.tone_score`: share of spectral power
   in the strongest peaks of period 2-16 px) averaged over up to 64 patches of 64 px that are not flat
   (std >= 8): about 0.3 and above where dot screens survive as a pattern, near 0 where they were
@@ -33,7 +41,11 @@ from srkit.tiling.scores import tone_score
 MIN_REGION = 0.001  # a black (white) region must cover 0.1 % of the image
 DARKEST = 80.0  # a "black" lighter than this is no solid black (a "white" darker than 175: no paper)
 MIN_MID_SHARE = 0.005
-MID_MARGIN = 0.015  # midtones start 1.5 % of the range away from the black and white points
+MASK_SIGMA = 1.0  # px: the smoothing the drawn parts are found on
+SMOOTHED_NOISE = 0.28  # what is left of a noise sigma after that smoothing (1 / (2 sqrt(pi) sigma))
+PAPER_MARGIN = 0.03  # of the range: paper and solid black end this close to their points
+DRAWN_REACH = 3  # px around the drawn parts, where a blur of sigma up to about 1 px puts their ink
+MIN_SPAN = 32.0  # black and white points closer than this: no midtones to read
 TONE_PATCH = 64
 MAX_TONE_PATCHES = 64
 FLAT_PATCH_STD = 8.0
@@ -63,6 +75,28 @@ def _core_level(gray: np.ndarray, core: np.ndarray, darkest: bool, slack: float)
     return _median_u8(gray[near])
 
 
+def midtone_gamma(gray: np.ndarray, black: float | None, white: float | None,
+                  noise: float | None = None) -> float | None:
+    """Gamma of a uint8 gray image's drawn parts between its points (see the module docstring); None
+    when the points are too close or under 0.5 % of the image is drawn."""
+    b = 0.0 if black is None else float(black)
+    w = 255.0 if white is None else float(white)
+    span = w - b
+    if span < MIN_SPAN:
+        return None
+    scaled = (gray.astype(np.float32) - np.float32(b)) * np.float32(1.0 / span)
+    smooth = cv2.GaussianBlur(scaled, (0, 0), MASK_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    margin = max(PAPER_MARGIN, (3.0 * SMOOTHED_NOISE * (noise or 0.0) + 1.0) / span)
+    drawn = ((smooth > margin) & (smooth < 1.0 - margin)).view(np.uint8)
+    if np.count_nonzero(drawn) < MIN_MID_SHARE * gray.size:
+        return None
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DRAWN_REACH + 1, 2 * DRAWN_REACH + 1))
+    region = cv2.dilate(drawn, reach).view(bool)
+    m = float(np.clip(scaled[region], 0.0, 1.0).mean(dtype=np.float64))
+    m = min(max(m, 0.03), 0.87)  # gamma within 0.2..5
+    return math.log(0.5) / math.log(m)
+
+
 def levels(gray: np.ndarray, noise: float | None) -> LevelsEstimate:
     """Black point, white point (0..255) and midtone gamma of a gray image; see the module docstring."""
     u8 = gray if gray.dtype == np.uint8 else np.clip(np.rint(gray), 0, 255).astype(np.uint8)
@@ -71,18 +105,7 @@ def levels(gray: np.ndarray, noise: float | None) -> LevelsEstimate:
     slack = 24.0 + 3.0 * sigma
     black = _core_level(u8, cv2.dilate(u8, box), True, slack)
     white = _core_level(u8, cv2.erode(u8, box), False, slack)
-    filtered = cv2.medianBlur(u8, 5)
-    b = 0.0 if black is None else black
-    w = 255.0 if white is None else white
-    span = w - b
-    gamma = None
-    if span >= 32.0:
-        margin = max(MID_MARGIN * span, 1.5 * sigma + 1.0)
-        mid = filtered[(filtered > b + margin) & (filtered < w - margin)]
-        if mid.size >= MIN_MID_SHARE * u8.size:
-            m = min(max((_median_u8(mid) - b) / span, 0.03), 0.87)  # gamma within 0.2..5
-            gamma = math.log(0.5) / math.log(m)
-    return LevelsEstimate(black, white, gamma)
+    return LevelsEstimate(black, white, midtone_gamma(u8, black, white, sigma))
 
 
 def tone(gray: np.ndarray) -> float:
