@@ -25,6 +25,7 @@ from srkit.core.console import UsageError
 from srkit.core.files import atomic_write_text
 from srkit.core.images import ImageError, read_png, to_gray
 from srkit.core.parallel import parallel_map, resolve_jobs
+from srkit.degrade.estimate.calibrate import gamma_response
 from srkit.degrade.estimate.jpeg_tables import table_of
 from srkit.degrade.estimate.measure import FEATURES, measure_array, measure_crops, measure_file
 from srkit.degrade.estimate.noise import noise_sigma
@@ -43,6 +44,7 @@ DEFAULT_LIMIT = 2000
 WASHED_WHITE, WASHED_BLACK = 245.0, 10.0  # paper below / black above these: a washed-out raw
 
 Progress = Callable[[int, int], None]
+Response = tuple[tuple[float, float], ...]  # (levels gamma, factor on the gamma reading)
 
 
 @dataclass
@@ -130,14 +132,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 def baseline_records(tiles_dir: str | os.PathLike, scale: int, qualities: list[int],
                      washed: tuple[float, float] | None = None,
                      count: int = BASELINE_TILES,
-                     ) -> tuple[list[dict[str, Any]], dict[tuple[int, bool], float]]:
-    """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`,
-    and their median noise reading after JPEG at each of `qualities`, as they are and (when `washed`
-    gives a black and a white point) through those levels: what a raw reads with no noise added."""
+                     ) -> tuple[list[dict[str, Any]], dict[tuple[int, bool], float], Response]:
+    """Records of up to `count` kept tiles (evenly spread) after a plain bicubic_aa downscale by `scale`;
+    their median noise reading after JPEG at each of `qualities`, as they are and (when `washed` gives a
+    black and a white point) through those levels: what a raw reads with no noise added; and how far a
+    levels gamma moves their gamma reading (`estimate.calibrate.gamma_response`)."""
     from srkit.tiling.manifest import kept_tiles, manifest_path
 
     if not manifest_path(tiles_dir).is_file():
-        return [], {}
+        return [], {}, ()
     tiles = kept_tiles(tiles_dir)
     if len(tiles) > count:
         tiles = [tiles[i] for i in np.linspace(0, len(tiles) - 1, count).astype(np.int64)]
@@ -165,7 +168,7 @@ def baseline_records(tiles_dir: str | os.PathLike, scale: int, qualities: list[i
                 found.append(noise_sigma(jpeg, table_of(q)).sigma or 0.0)  # no reading: no noise to see
             if found:
                 noise_at[(q, is_washed)] = round(float(np.median(found)), 3)
-    return out, noise_at
+    return out, noise_at, gamma_response([to_gray(lr) for lr in lrs])
 
 
 def washed_points(records: list[dict[str, Any]]) -> tuple[float, float] | None:
@@ -228,8 +231,9 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
     tiles_dir = str(tiles) if tiles is not None and Path(tiles).is_dir() else None
     qualities = sorted({int(5 * round(r["jpeg_quality"] / 5)) for r in records if r.get("jpeg_quality")})
     washed = washed_points(records)
-    baseline, noise_at = baseline_records(tiles_dir, scale, qualities, washed) if tiles_dir else ([], {})
-    parts = fit_parts(records, scale, baseline_of(baseline, noise_at))
+    baseline, noise_at, response = (baseline_records(tiles_dir, scale, qualities, washed) if tiles_dir
+                                    else ([], {}, ()))
+    parts = fit_parts(records, scale, baseline_of(baseline, noise_at, response))
     header = _header(inputs, records, scale, baseline, tiles_dir)
     data = (fresh_recipe(parts, name, scale, header) if base_recipe is None
             else rebased_recipe(base_recipe.data, parts, name,
@@ -248,6 +252,7 @@ def fit_folder(inputs: list[str | os.PathLike], scale: int,
         "baseline": {"tiles": tiles_dir, "images": len(baseline), "summary": summarise(baseline),
                      "noise_after_jpeg": [{"quality": q, "washed": w, "noise": n}
                                           for (q, w), n in sorted(noise_at.items())],
+                     "gamma_response": [{"levels_gamma": g, "reading_factor": f} for g, f in response],
                      "records": baseline},
     }, indent=1) + "\n")
     atomic_write_text(out, text)

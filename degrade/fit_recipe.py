@@ -38,7 +38,8 @@ class Baseline:
     """The medians the user's HR tiles measure after a plain antialiased bicubic downscale by the scale;
     `noise_at`: their noise reading after JPEG at each quality the raws show, as they are and put through
     the washed raws' levels (what compression leaves of the page's texture reads as a little noise,
-    more where paper at 255 is no use to the estimator)."""
+    more where paper at 255 is no use to the estimator); `gamma_response`: how far levels with gamma g
+    move their gamma reading (`estimate.calibrate.gamma_response`)."""
 
     blur: float = 0.0
     noise: float = 0.0
@@ -47,6 +48,7 @@ class Baseline:
     white: float = 255.0
     images: int = 0
     noise_at: tuple[tuple[int, bool, float], ...] = ()  # (quality, washed, noise reading)
+    gamma_response: tuple[tuple[float, float], ...] = ()  # (levels gamma, factor on the gamma reading)
 
     def noise_for(self, quality: int | None, washed: bool = False) -> float:
         """The noise a raw of this quality (and washed-out paper or not) reads with no noise added."""
@@ -55,21 +57,34 @@ class Baseline:
             return self.noise
         return min(rows, key=lambda r: abs(r[0] - quality))[2]
 
+    def levels_gamma(self, reading: float) -> float:
+        """The levels gamma that moves the HR tiles' gamma reading by the factor `reading` (interpolated
+        on log scales; the factor itself when there are no HR tiles to measure the response on)."""
+        if len(self.gamma_response) < 2:
+            return reading
+        rows = [self.gamma_response[0]]
+        for row in self.gamma_response[1:]:  # past the reading's ceiling (gamma 5) a factor stops growing
+            if row[1] > rows[-1][1]:
+                rows.append(row)
+        gammas, factors = np.log(np.asarray(rows, np.float64)).T
+        return float(np.exp(np.interp(math.log(reading), factors, gammas)))
+
 
 def _median(records: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in records if r.get(key) is not None]
     return float(np.median(values)) if values else None
 
 
-def baseline_of(records: list[dict[str, Any]],
-                noise_at: dict[tuple[int, bool], float] | None = None) -> Baseline:
+def baseline_of(records: list[dict[str, Any]], noise_at: dict[tuple[int, bool], float] | None = None,
+                gamma_response: tuple[tuple[float, float], ...] = ()) -> Baseline:
     if not records:
         return Baseline()
     return Baseline(blur=_median(records, "blur_sigma") or 0.0,
                     noise=_median(records, "noise_sigma") or 0.0,
                     gamma=_median(records, "gamma"), black=_median(records, "black_point") or 0.0,
                     white=_median(records, "white_point") or 255.0, images=len(records),
-                    noise_at=tuple(sorted((q, w, n) for (q, w), n in (noise_at or {}).items())))
+                    noise_at=tuple(sorted((q, w, n) for (q, w), n in (noise_at or {}).items())),
+                    gamma_response=gamma_response)
 
 
 def choice(values: list[float], digits: int, integer: bool = False) -> Any:
@@ -192,9 +207,11 @@ def _noise_of(r: dict[str, Any], base: Baseline) -> float:
 
 def _levels_spec(group: list[dict[str, Any]], base: Baseline, reference: float | None,
                  ) -> tuple[dict[str, Any], str]:
-    """levels keys for a group of washed raws. Gamma: the midtone statistic of its noise-free members
-    over `reference` (the median of the unwashed, noise-free raws: pages of the same folder, so of the
-    same kind; the statistic depends on content as much as on tone, and noise moves it)."""
+    """levels keys for a group of washed raws. Gamma: the median of its noise-free members' gamma
+    readings over `reference` (the median of the unwashed, noise-free raws': pages of the same folder,
+    so drawn alike; the reading depends on how densely a page is drawn, and noise lifts the black
+    point it is read from), turned into the levels gamma that moves the HR tiles' reading as far
+    (`Baseline.levels_gamma`)."""
     blacks = [max(0.0, (r["black_point"] if r.get("black_point") is not None else base.black) - base.black)
               for r in group]
     whites = [min(255.0, (r["white_point"] if r.get("white_point") is not None else base.white)
@@ -203,9 +220,11 @@ def _levels_spec(group: list[dict[str, Any]], base: Baseline, reference: float |
         blacks = [min(b, min(whites) - 1.0) for b in blacks]
     ratios = [r["gamma"] / reference for r in group
               if reference and r.get("gamma") and not _noise_of(r, base)]
-    if len(ratios) >= MIN_GAMMA_RAWS:  # one value, their median: per-page statistics scatter widely
-        gamma: Any = round(float(np.median(ratios)), 2)
-        told = f"gamma over the unwashed raws' {_fmt(ratios)}"
+    if len(ratios) >= MIN_GAMMA_RAWS:  # one value, their median: per-page readings scatter widely
+        gamma: Any = round(base.levels_gamma(float(np.median(ratios))), 2)
+        told = (f"gamma {gamma:g} (their gamma reading over the unwashed raws': {_fmt(ratios)}; "
+                + ("levels gamma as the HR tiles respond" if base.gamma_response else
+                   "no HR tiles to calibrate on: the factor itself, which understates the curve") + ")")
     else:
         gamma, told = 1.0, "gamma 1 (too few noise-free raws here, or unwashed ones, to compare midtones)"
     keys = {"black": choice(blacks, 1), "white": choice(whites, 1), "gamma": gamma}
