@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from raws_fixtures import RawSpec, web_raws, write_raws
+from raws_fixtures import WASHED, RawSpec, web_raws, write_raws
 from typer.testing import CliRunner
 
 from srkit.cli.data import app
@@ -155,9 +155,25 @@ LOOP_TOLERANCE = 1.0  # fitted LR vs raws, per feature, in tolerance units
 # upscaled_by: a 100 px tile shows its enlargement less often than a whole raw does (the raws' crops get
 # the whole raw's factor): up to about one tile in five reads native.
 LOOP_TOLERANCE_ENLARGED = 4.0
-# gamma: mostly the pages' content; on 59 tiles the distance moves by +-0.2 with the sample, so the
-# fitted recipe is only held to be no worse than the untouched one beyond that.
-GAMMA_SAMPLING = 0.25
+# The LR side: every tile degraded in PASSES passes (recipe seeds 0, 1, ...), so both recipes are judged
+# on what they draw, not on one draw of 59 tiles. With one pass, gamma's distance moves by about +-0.08
+# with the seed (which tiles draw the washed-out levels: a sparse page part's reading moves most), as
+# much as the fitted recipe gains on it (seeds 0-7: fitted 0.34 +- 0.08, untouched 0.43 +- 0.04,
+# fitted closer in 6). With three passes (seeds 0-2, 3-5, 6-8, 9-11): fitted 0.24 +- 0.08, untouched
+# 0.42 +- 0.02, fitted closer in each by 0.09 or more.
+PASSES = 3
+WASHED_GAMMA_TOLERANCE = 0.05  # relative: the fitted levels gamma of the washed-out raws
+GAMMA_MARGIN = 0.05  # fitted closer than untouched on gamma by at least this (tolerance units)
+
+
+def _levels_steps(node):
+    if isinstance(node, dict):
+        if node.get("op") == "levels":
+            yield node
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            yield from _levels_steps(item)
 
 
 def test_loop_closes_and_beats_the_untouched_recipe(manga_dev_pages, tmp_path):
@@ -167,17 +183,19 @@ def test_loop_closes_and_beats_the_untouched_recipe(manga_dev_pages, tmp_path):
     fitted = fit_folder([tmp_path / "raws"], 4, tmp_path / "recipes" / "web.toml", tiles=tmp_path / "tiles",
                         jobs=2)
     assert not fitted.errors
+    gammas = [step["gamma"] for step in _levels_steps(tomllib.loads(fitted.recipe_path.read_text()))]
+    assert min(abs(g / WASHED[2] - 1.0) for g in gammas) <= WASHED_GAMMA_TOLERANCE, gammas  # the raws' curve
     distances = {}
     for name, recipe in (("web", fitted.recipe_path), ("rawkuma_like", "rawkuma_like")):
-        degrade_tiles(tmp_path / "tiles", recipe, tmp_path / "lr" / name, jobs=2)
+        for seed in range(PASSES):
+            out = tmp_path / "lr" / name / f"pass{seed}"
+            degrade_tiles(tmp_path / "tiles", recipe, out, seed=seed, jobs=2)
         result = compare_folders(tmp_path / "lr" / name, tmp_path / "raws", tmp_path / f"cmp_{name}", jobs=2)
         distances[name] = {k: v["distance"] for k, v in result.features.items()} | {"overall": result.overall}
     web, plain = distances["web"], distances["rawkuma_like"]
     for key in SCALES:
-        if key == "gamma":
-            assert web[key] < plain[key] + GAMMA_SAMPLING, (key, web[key], plain[key])
-        else:
-            assert web[key] < plain[key], (key, web[key], plain[key])
+        margin = GAMMA_MARGIN if key == "gamma" else 0.0
+        assert web[key] < plain[key] - margin, (key, web[key], plain[key])
         limit = LOOP_TOLERANCE_ENLARGED if key == "upscaled_by" else LOOP_TOLERANCE
         assert web[key] <= limit, (key, web[key])
     assert web["overall"] < LOOP_TOLERANCE < plain["overall"]
