@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from raws_fixtures import RawSpec, make_raw
 
-from srkit.degrade.estimate.blocks import estimate_from_blocks, grid_phase
+from srkit.degrade.estimate.blocks import block_view, estimate_from_blocks, grid_phase
 from srkit.degrade.estimate.calibrate import gamma_response, sharp_page
 from srkit.degrade.estimate.edges import blur_sigma
 from srkit.degrade.estimate.jpeg_tables import jpeg_file_info, nearest_quality, standard_tables
@@ -68,6 +68,18 @@ def test_quality_from_block_artifacts_and_the_grid(page, quality):
     assert cropped.grid == (5, 3) and not cropped.aligned and abs(cropped.quality - quality) <= 5
     assert estimate_from_blocks(page).quality is None  # never compressed
     assert grid_phase(page)[1] < 1.5 < grid_phase(img)[1]
+
+
+def test_block_view_picks_evenly_spaced_blocks_before_converting():
+    img = np.random.default_rng(0).integers(0, 256, (203, 150), dtype=np.uint8)
+    for grid in ((0, 0), (3, 5)):
+        every = block_view(img, grid)
+        dy, dx = grid
+        assert every.shape == ((203 - dy) // 8 * ((150 - dx) // 8), 64) and every.dtype == np.float32
+        assert np.array_equal(every[1].reshape(8, 8), img[dy:dy + 8, dx + 8:dx + 16] - np.float32(128.0))
+        picked = block_view(img, grid, 100)
+        assert np.array_equal(picked, every[np.linspace(0, len(every) - 1, 100).astype(np.int64)])
+        assert np.array_equal(block_view(img, grid, 10_000), every)
 
 
 @pytest.mark.parametrize("sigma", [2.0, 5.0, 12.0])
