@@ -23,6 +23,7 @@ Method, in two steps:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -77,8 +78,10 @@ def _candidates(img: np.ndarray) -> list[float]:
     return out
 
 
+@lru_cache(maxsize=64)  # the raws of a folder mostly share one width: the same matrices for each
 def _design(width_lr: int, width_hr: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(weights (width_hr, COMB), first LR column (width_hr,)): row x of the enlargement matrix."""
+    """(weights (width_hr, COMB), first LR column (width_hr,)): row x of the enlargement matrix
+    (read-only: shared between calls)."""
     # Impulses of 0.25 on a 0.5 pedestal: the float resize clips to [0, 1], which would cut the
     # negative lobes of bicubic and lanczos; the kernels sum to 1, so the pedestal passes unchanged.
     combs = np.full((COMB, width_lr), 0.5, np.float32)
@@ -90,6 +93,8 @@ def _design(width_lr: int, width_hr: int, mode: str) -> tuple[np.ndarray, np.nda
     cols = first[:, None] + np.arange(COMB)[None, :]
     weights = out[cols % COMB, np.arange(width_hr)[:, None]]
     weights[(cols < 0) | (cols >= width_lr)] = 0.0
+    weights.flags.writeable = False
+    first.flags.writeable = False
     return weights, first
 
 
