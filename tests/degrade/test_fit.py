@@ -155,12 +155,12 @@ LOOP_TOLERANCE = 1.0  # fitted LR vs raws, per feature, in tolerance units
 # upscaled_by: a 100 px tile shows its enlargement less often than a whole raw does (the raws' crops get
 # the whole raw's factor): up to about one tile in five reads native.
 LOOP_TOLERANCE_ENLARGED = 4.0
-# The LR side: every tile degraded in PASSES passes (recipe seeds 0, 1, ...), so both recipes are judged
+# The LR side: every tile degraded in PASSES passes (recipe seed 0, 1, ...), so both recipes are judged
 # on what they draw, not on one draw of 59 tiles. With one pass, gamma's distance moves by about +-0.08
 # with the seed (which tiles draw the washed-out levels: a sparse page part's reading moves most), as
-# much as the fitted recipe gains on it (seeds 0-7: fitted 0.34 +- 0.08, untouched 0.43 +- 0.04,
-# fitted closer in 6). With three passes (seeds 0-2, 3-5, 6-8, 9-11): fitted 0.24 +- 0.08, untouched
-# 0.42 +- 0.02, fitted closer in each by 0.09 or more.
+# much as the fitted recipe gains on it (seed 0 to 7: fitted 0.34 +- 0.08, untouched 0.43 +- 0.04,
+# fitted closer for 6 of the 8). With three passes (seed 0-2, 3-5, 6-8, 9-11): fitted 0.24 +- 0.08,
+# untouched 0.42 +- 0.02, fitted closer in each by 0.09 or more.
 PASSES = 3
 WASHED_GAMMA_TOLERANCE = 0.05  # relative: the fitted levels gamma of the washed-out raws
 GAMMA_MARGIN = 0.05  # fitted closer than untouched on gamma by at least this (tolerance units)
