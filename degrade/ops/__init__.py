@@ -6,7 +6,7 @@ value-spec forms. See SPECS.md in this folder for the interface and every op's s
 
 from __future__ import annotations
 
-from srkit.degrade.ops import blur, compress, manga, noise, resize, scan, sharpen
+from srkit.degrade.ops import blur, compress, denoise, manga, noise, resize, scan, sharpen
 from srkit.degrade.ops.base import Context, Op, to_float, to_uint8
 from srkit.degrade.ops.schema import ENGINE_KEYS, OpSchema, Param
 from srkit.degrade.ops.value_specs import SpecError
@@ -17,6 +17,7 @@ OPS: dict[str, Op] = {
     **noise.OPS,
     **compress.OPS,
     **sharpen.OPS,
+    **denoise.OPS,
     **manga.OPS,
     **scan.OPS,
 }

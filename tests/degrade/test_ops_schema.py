@@ -181,6 +181,12 @@ PINNED_SPECS_FIT = {
     "sharpen": [{}, {"radius": 2.0, "amount": [0.1, 3.0], "threshold": [0.0, 8.0]}],
 }
 PINNED_DIGEST_FIT = "653502e710d8a668f9c8a643dc041484f5c117d13da15df71cf482a1fc8273ee"
+# The denoisers (HR clean-up, upscale --denoise), pinned the same way from the day they were added.
+PINNED_SPECS_DENOISE = {
+    "nlmeans": [{}, {"h": [2.0, 9.0], "template": 5, "search": 11}],
+    "bilateral": [{}, {"d": 9, "sigma_color": [10.0, 40.0], "sigma_space": {"choices": [2, 7]}}],
+}
+PINNED_DIGEST_DENOISE = "b5145d555d24d6d6765f8efe6605bb91b8e4d70dc1b163d99ba75f069e593c44"
 
 
 def pinned_draws(pinned: dict | None = None) -> str:
@@ -196,7 +202,9 @@ def pinned_draws(pinned: dict | None = None) -> str:
 
 
 def test_sampled_params_are_pinned():
-    assert not set(PINNED_SPECS) & set(PINNED_SPECS_FIT)
-    assert set(PINNED_SPECS) | set(PINNED_SPECS_FIT) == set(OPS)
+    later = (PINNED_SPECS_FIT, PINNED_SPECS_DENOISE)
+    assert not any(set(PINNED_SPECS) & set(p) for p in later) and not set(later[0]) & set(later[1])
+    assert set(PINNED_SPECS).union(*later) == set(OPS)
     assert pinned_draws() == PINNED_DIGEST
     assert pinned_draws(PINNED_SPECS_FIT) == PINNED_DIGEST_FIT
+    assert pinned_draws(PINNED_SPECS_DENOISE) == PINNED_DIGEST_DENOISE
