@@ -87,15 +87,16 @@ def train_row(name: str, options: dict, store: Path, out: Path, iters: int, comp
 
 def use_row(model_path: Path) -> dict:
     from srkit.train.export import export_file
-    from srkit.train.upscale import load_model, upscale_array
+    from srkit.train.inference import load_model
+    from srkit.train.upscale import upscale_array
 
     page = np.random.default_rng(0).integers(0, 256, (300, 420, 1), dtype=np.uint8)
     page[100:200, 50:300] = 20
     cpu = upscale_array(load_model(model_path, "cpu"), page, tile=128, overlap=16).astype(int)
-    gpu = upscale_array(load_model(model_path, "cuda"), page, tile=128, overlap=16, device="cuda").astype(int)
+    gpu = upscale_array(load_model(model_path, "cuda"), page, tile=128, overlap=16).astype(int)
     half = load_model(model_path, "cuda")
-    half.model.half()
-    fp16 = upscale_array(half, page, tile=128, overlap=16, device="cuda", half=True).astype(int)
+    half.use_half()
+    fp16 = upscale_array(half, page, tile=128, overlap=16).astype(int)
     row = {"cuda_vs_cpu": int(np.abs(gpu - cpu).max()), "fp16_vs_cpu": int(np.abs(fp16 - cpu).max())}
     try:
         _, diff = export_file(model_path, "onnx")

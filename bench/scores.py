@@ -133,10 +133,11 @@ def figure(out: Path, model_file: Path | None) -> None:
               ("noise on the paper", np.clip(np.rint(noisy), 0, 255).astype(np.uint8))]
     if model_file is not None:
         from srkit.degrade.recipe import load_recipe
-        from srkit.train.upscale import adapt_and_upscale, load_model
+        from srkit.train.inference import load_model
+        from srkit.train.upscale import upscale_image
 
         lr, _ = load_recipe("rawkuma_like").plan_and_apply(hr, "figure")
-        panels.insert(3, ("model x4 (rawkuma_like LR)", adapt_and_upscale(load_model(model_file, "cpu"), lr)))
+        panels.insert(3, ("model x4 (rawkuma_like LR)", upscale_image(load_model(model_file, "cpu"), lr)))
     at = (big - SHOWN) // 2
     shown = np.s_[at:at + SHOWN, at:at + SHOWN]
     ref = reference(hr[shown])

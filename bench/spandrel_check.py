@@ -62,8 +62,9 @@ def export_cases(out: Path, only: str = "") -> list[dict]:
 
     from srkit.core.images import write_png
     from srkit.train.export import export_model
+    from srkit.train.inference import load_model
     from srkit.train.models import build_model
-    from srkit.train.upscale import load_model, upscale_file
+    from srkit.train.upscale import upscale_file
 
     cases = []
     for name, arch, options, expected, tags in MODELS:

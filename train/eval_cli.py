@@ -47,7 +47,8 @@ def eval_command(
     save_images: bool = typer.Option(False, "--save-images", help="Write side-by-side comparison crops."),
 ) -> None:
     from srkit.train.evaluate import evaluate
-    from srkit.train.upscale import ModelFileError, inference_device, list_inputs
+    from srkit.train.inference import ModelFileError, inference_device
+    from srkit.train.upscale_paths import list_inputs
 
     if not images.exists():
         raise UsageError(f"--images {images} not found")

@@ -144,9 +144,10 @@ def evaluate(
     ``recipe`` may contain ``{scale}`` (e.g. ``bicubic_x{scale}``) to evaluate several scales.
     ``model_path=None`` evaluates the baselines only.
     """
+    from srkit.train.inference import load_model
     from srkit.train.manga_scores import reference, score_against
     from srkit.train.metrics import psnr_ssim_y
-    from srkit.train.upscale import adapt_and_upscale, load_model
+    from srkit.train.upscale import UpscaleOptions, upscale_image
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,8 +185,8 @@ def evaluate(
             if loaded is not None:
                 fits = loaded.scale == 1 if down_up else loaded.scale * max(1, loaded.pre_upsample) == s
                 if fits:
-                    outputs["model"] = adapt_and_upscale(loaded, lr, tile=tile, device=device,
-                                                         pre_upsample=not down_up)
+                    outputs["model"] = upscale_image(loaded, lr, UpscaleOptions(
+                        mode="enhance" if down_up else "enlarge", tile=tile))
             ref = reference(hr, s)
             for method, img in outputs.items():
                 psnr, ssim = psnr_ssim_y(img, hr, crop_border=s)

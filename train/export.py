@@ -68,6 +68,7 @@ def export_file(model_path: str | Path, fmt: str, out: str | Path | None = None,
     tolerance). Default output: beside the model, ``model.onnx`` (``model_fp16.onnx`` with ``half``)."""
     from safetensors.torch import save
 
+    from srkit.train.inference import load_model
     from srkit.train.models import export_state_dict
     from srkit.train.onnx_export import (
         DEFAULT_OPSET,
@@ -76,7 +77,6 @@ def export_file(model_path: str | Path, fmt: str, out: str | Path | None = None,
         compare_with_torch,
         export_onnx,
     )
-    from srkit.train.upscale import load_model
 
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -32,8 +32,8 @@ def export_command(
     opset: int = typer.Option(None, "--opset", help="ONNX opset (default 17)."),
 ) -> None:
     from srkit.train.export import ExportError, export_file
+    from srkit.train.inference import ModelFileError
     from srkit.train.onnx_export import OnnxUnavailable
-    from srkit.train.upscale import ModelFileError
 
     try:
         path, diff = export_file(model, fmt, out, half, opset)

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from srkit.cli.train import app
 from srkit.train.export import ExportError, export_file, export_model
+from srkit.train.inference import ModelFileError, load_model
 from srkit.train.models import build_model
-from srkit.train.upscale import ModelFileError, load_model, upscale_array
+from srkit.train.upscale import upscale_array
 
 TINY = {"compact": {"num_feat": 8, "num_conv": 2}, "span": {"num_feat": 8},
         "realplksr": {"num_feat": 8, "num_block": 1, "kernel_size": 5, "dysample": True},
