@@ -21,8 +21,9 @@ DEGRADE_HELP = (
     "sr-data preview\n\n" + EXIT_CODES_HELP
 )
 REPLAY_HELP = (
-    "Check a degradation log: rebuild each sample's LR from its HR tile (whose sha256 is checked "
-    "first) and the logged steps, and compare the PNG bytes with the logged LR sha256. A mismatch "
+    "Check a degradation log (of sr-data degrade, or of sr-train eval): rebuild each sample's LR from "
+    "its HR tile or image (whose sha256 is checked first) and the logged steps, and compare the PNG "
+    "bytes with the logged LR sha256. A mismatch "
     "names the sample and the library versions that differ from the logged ones. Exit code 0 only "
     "if every sample is identical, else 1.\n\n" + EXIT_CODES_HELP
 )
@@ -111,7 +112,8 @@ def register(app: typer.Typer) -> None:
     @app.command("replay", help=REPLAY_HELP)
     @friendly_errors
     def replay(
-        log: Path = typer.Argument(..., metavar="LOG", help="lr/NAME/ or lr/NAME/degradations.jsonl."),
+        log: Path = typer.Argument(..., metavar="LOG",
+                                   help="lr/NAME/, an eval folder, or a degradations.jsonl."),
         keys: list[str] = typer.Option(None, "--keys", help="Only these sample keys (repeat the option "
                                        "or separate with commas) \\[default: all]."),
         tiles: Path = typer.Option(None, "--tiles", help="HR tiles folder \\[default: the one in run.json].",

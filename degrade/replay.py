@@ -1,8 +1,10 @@
 """Replay a degradation log: rebuild every LR from its HR and logged plan, compare the PNG bytes.
 
-A sample is *identical* when the HR file still has the logged sha256 and the rebuilt LR, encoded
-at the logged PNG level, has the logged LR sha256. Anything else names the sample, what differs
-and the library versions that differ from the logged ones (the usual cause of byte drift).
+Logs of `sr-data degrade` and of `sr-train eval` (whose HR are whole images of any format, read as
+eval read them) replay alike. A sample is *identical* when the HR file still has the logged sha256
+and the rebuilt LR, encoded at the logged PNG level, has the logged LR sha256. Anything else names
+the sample, what differs and the library versions that differ from the logged ones (the usual
+cause of byte drift).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from srkit.core.console import UsageError, make_progress
 from srkit.core.files import inside
 from srkit.core.hashing import sha256_bytes
-from srkit.core.images import ImageError, decode_png, encode_png, read_png
+from srkit.core.images import ImageError, decode_png, encode_png, read_image, read_png
 from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
 from srkit.core.parallel import parallel_map
@@ -158,7 +160,7 @@ def replay_record(record: dict[str, Any], tiles_dir: str | os.PathLike,
         return ReplayResult(key, "hr_changed", f"HR tile {hr_path} is not the logged one "
                             "(sha256 differs): the tiles were remade or edited")
     try:
-        hr = decode_png(data, str(hr_path))
+        hr = _decode_hr(data, hr_path, record)
         lr = apply_plan(hr, record["steps"])
     except Exception as err:  # noqa: BLE001 - a replay failure is reported per sample
         return ReplayResult(key, "error", f"{type(err).__name__}: {err}", diff)
@@ -179,6 +181,16 @@ def replay_record(record: dict[str, Any], tiles_dir: str | os.PathLike,
                    "get a log this version replays byte for byte")
         diff = {"engine": [str(logged_engine), str(ENGINE_VERSION)], **diff}
     return ReplayResult(key, "lr_differs", detail, diff)
+
+
+def _decode_hr(data: bytes, hr_path: Path, record: dict[str, Any]) -> np.ndarray:
+    """The HR the plan was applied to: a tile is our PNG as it is; an image `sr-train eval` read
+    (any format, ``hr_color`` in its record) is read the same way and cropped to the logged size."""
+    if "hr_color" not in record:
+        return decode_png(data, str(hr_path))
+    img, _ = read_image(hr_path, color=record["hr_color"])
+    h, w = (int(v) for v in record["hr_shape"][:2])
+    return np.ascontiguousarray(img[:h, :w])
 
 
 def _pixel_note(lr_path: Path, lr: np.ndarray) -> str:

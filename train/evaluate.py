@@ -1,29 +1,43 @@
-"""``sr-train eval``: degrade HR images with a recipe, upscale them with a model and with nearest,
-bilinear and bicubic, and tabulate mean PSNR / SSIM on Y with a ``scale``-pixel border shave, and
-the manga scores (``eval_scores``: ``scores.csv``, one row per scale and method).
+"""``sr-train eval``: degrade HR images with a recipe, upscale them with each model and with nearest,
+bilinear and bicubic, and tabulate the mean scores (``eval_scores``) per scale and method.
 
-The table has one row per scale and a PSNR and SSIM column per method, the form of the m-SRCNN
-paper's tables III and IV. Every degradation is logged with its plan (``degradations.jsonl``), so the
-LR inputs can be replayed byte for byte.
+The protocol (the m-SRCNN paper's, Intaniyom, Thananporn and Woraratpanya, "Enhancement of Anime
+Imaging Enlargement using Modified Super-Resolution CNN", section IV): each HR image, cropped to a
+multiple of the scale, is degraded by the recipe of that scale (``{scale}`` in a recipe name is
+replaced by it). The baselines upscale the LR back to the HR size. A model of factor N runs on the LR
+bicubic-upscaled to HR / N: a scale-1 model (SRCNN family) gets the whole factor by bicubic
+pre-upsampling, as in the paper, whatever factor it was trained for; an x2 model evaluated at 3x or
+4x gets the LR bicubic-upscaled to half the HR size. A model cannot run at a scale below its own, nor
+a scaled model on a down-then-up recipe: both are refused before any work, as is a missing recipe.
+When the models' factors do not divide the scale, the HR is cropped to a multiple of both.
+
+Every degradation is logged in ``degradations.jsonl`` with ``run.json`` beside it, so
+``sr-data replay OUT`` rebuilds every LR and checks it byte for byte.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from srkit.core.console import UsageError
 from srkit.core.files import atomic_write_text
-from srkit.core.images import ImageError, read_image, write_png
+from srkit.core.images import ImageError, encode_png, read_image, write_png
 from srkit.core.keys import page_key
 from srkit.core.manifest import canonical_json
-from srkit.core.workspace import DEGRADATIONS_LOG
-from srkit.train.eval_scores import EvalScores, save_worst_windows
+from srkit.core.seeding import sample_seed
+from srkit.core.versions import library_versions
+from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
+from srkit.degrade.recipe import Recipe, load_recipe
+from srkit.train.eval_scores import image_scores, smallest_side
+from srkit.train.eval_table import EvalResult
 
 BASELINES = ("nearest", "bilinear", "bicubic")
 _PIL_FILTERS = {
@@ -31,6 +45,7 @@ _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
+LOG_PNG_LEVEL = 1  # the level the logged LR sha256 is computed at (replay encodes at the same level)
 
 
 def resize_pil(img: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
@@ -46,88 +61,55 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 @dataclass
-class EvalResult:
-    """Per (scale, method): the list of (psnr, ssim) over images; ``table`` gives the means."""
+class EvalModel:
+    """A model under evaluation and the column it fills."""
 
-    scores: dict[tuple[int, str], list[tuple[float, float]]] = field(default_factory=dict)
-    methods: list[str] = field(default_factory=list)
-    scales: list[int] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    manga: EvalScores = field(default_factory=EvalScores)  # PSNR, SSIM and the manga scores per image
-
-    def add(self, scale: int, method: str, psnr: float, ssim: float) -> None:
-        self.scores.setdefault((scale, method), []).append((psnr, ssim))
-        if method not in self.methods:
-            self.methods.append(method)
-        if scale not in self.scales:
-            self.scales.append(scale)
-
-    def mean(self, scale: int, method: str) -> tuple[float, float] | None:
-        values = self.scores.get((scale, method))
-        if not values:
-            return None
-        arr = np.asarray(values, np.float64)
-        return float(arr[:, 0].mean()), float(arr[:, 1].mean())
-
-    def rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for s in sorted(self.scales):
-            row: dict[str, Any] = {"scale": f"{s}x"}
-            for m in self.methods:
-                value = self.mean(s, m)
-                row[f"{m} PSNR"] = "" if value is None else f"{value[0]:.4f}"
-                row[f"{m} SSIM"] = "" if value is None else f"{value[1]:.4f}"
-            rows.append(row)
-        return rows
-
-    def markdown(self) -> str:
-        rows = self.rows()
-        if not rows:
-            return ""
-        head = list(rows[0])
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(str(r[h]) if r[h] != "" else "n/a" for h in head) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
-
-    def rich_table(self, title: str):
-        """The table of means for the terminal: one row per scale, PSNR / SSIM per method."""
-        from rich.table import Table
-
-        table = Table(title=f"mean PSNR (dB) / SSIM on Y, border shaved: {title}")
-        table.add_column("scale")
-        for method in self.methods:
-            table.add_column(method, justify="right")
-        for scale in sorted(self.scales):
-            cells = []
-            for method in self.methods:
-                value = self.mean(scale, method)
-                cells.append("n/a" if value is None else f"{value[0]:.2f} / {value[1]:.4f}")
-            table.add_row(f"{scale}x", *cells)
-        return table
-
-    def write(self, out_dir: Path) -> None:
-        rows = self.rows()
-        if not rows:
-            return
-        out_dir.mkdir(parents=True, exist_ok=True)
-        import io
-
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(out_dir / "table.csv", buf.getvalue())
-        atomic_write_text(out_dir / "table.md", self.markdown())
+    label: str
+    model: Any  # a srkit.train.inference.TileModel
 
 
-def _recipe_for(recipe: str, scale: int):
-    from srkit.degrade.recipe import load_recipe
+def recipes_for_scales(recipe: str, scales: list[int] | None) -> list[tuple[int, Recipe]]:
+    """Each scale with its validated recipe, or a UsageError naming what is wrong (before any work)."""
+    templated = "{scale}" in recipe
+    if scales is None:
+        if templated:
+            raise UsageError(f"--recipe {recipe} has {{scale}} in its name: give the scales with --scales, "
+                             "e.g. --scales 2,3,4")
+        scales = [load_recipe(recipe).nominal_scale]
+    if not scales or any(s < 1 for s in scales) or len(set(scales)) != len(scales):
+        raise UsageError(f"--scales must be distinct integers >= 1, not {scales}")
+    plan = []
+    for s in scales:
+        rec = load_recipe(recipe.replace("{scale}", str(s)))
+        if rec.nominal_scale != s:
+            hint = "; use a recipe name with {scale} to evaluate several scales" if not templated else ""
+            raise UsageError(f"recipe {rec.name} degrades by x{rec.nominal_scale}, not x{s}{hint}")
+        plan.append((s, rec))
+    return plan
 
-    return load_recipe(recipe.replace("{scale}", str(scale)))
+
+def check_model_fits(label: str, model: Any, scale: int, recipe: Recipe) -> None:
+    """UsageError when ``model`` cannot be evaluated at ``scale`` with ``recipe``."""
+    n = model.scale
+    if recipe.scale == 1 and n != 1:
+        raise UsageError(f"{label} is an x{n} model, but recipe {recipe.name} keeps the HR size "
+                         "(down-then-up, for scale-1 models): use a downscaling recipe such as "
+                         "bicubic_x{scale}")
+    if n > scale:
+        raise UsageError(f"{label} upscales by x{n}, more than the evaluated scale x{scale} (recipe "
+                         f"{recipe.name}): evaluate it at --scales {n} or above, or use a recipe of x{n}")
+
+
+def model_labels(paths: list[Path]) -> list[str]:
+    """Column names: ``model`` for one model; else each run folder's name (or file name), unique."""
+    if len(paths) == 1:
+        return ["model"]
+    labels = [p.parent.name if p.stem == "model" and p.parent.name else p.stem for p in paths]
+    return [lab if labels.count(lab) == 1 else f"{lab}_{i + 1}" for i, lab in enumerate(labels)]
 
 
 def evaluate(
-    model_path: str | os.PathLike | None,
+    model_path: str | os.PathLike | list[str | os.PathLike] | None,
     images: list[Path],
     recipe: str,
     scales: list[int] | None = None,
@@ -139,69 +121,105 @@ def evaluate(
     root: Path | None = None,
     progress: Any = None,
 ) -> EvalResult:
-    """Run the evaluation; writes ``table.csv``, ``table.md`` and ``degradations.jsonl`` in ``out_dir``.
+    """Evaluate the models (one path, a list, or None for the baselines only) on ``images``.
 
-    ``recipe`` may contain ``{scale}`` (e.g. ``bicubic_x{scale}``) to evaluate several scales.
-    ``model_path=None`` evaluates the baselines only.
+    Checks every scale's recipe and every model against every scale first (UsageError). Images that
+    cannot be evaluated are listed in ``result.skipped``, images whose scores are undefined in
+    ``result.excluded``; the rest are scored. Writes ``table.csv``, ``table.md``, ``degradations.jsonl``
+    and ``run.json`` in ``out_dir`` when anything was scored (``result.written``).
     """
     from srkit.train.inference import load_model
-    from srkit.train.manga_scores import reference, score_against
-    from srkit.train.metrics import psnr_ssim_y
-    from srkit.train.upscale import UpscaleOptions, upscale_image
 
+    paths = [] if model_path is None else [model_path] if isinstance(model_path, str | os.PathLike) \
+        else list(model_path)
+    plan = recipes_for_scales(recipe, scales)
+    models = [EvalModel(label, load_model(p, device)) for label, p in zip(model_labels(
+        [Path(p) for p in paths]), paths, strict=True)]
+    for s, rec in plan:
+        for m in models:
+            check_model_fits(f"model {m.model.path}", m.model, s, rec)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    loaded = load_model(model_path, device) if model_path else None
-    if scales is None:
-        first = _recipe_for(recipe, 0 if "{scale}" in recipe else 1)
-        scales = [first.nominal_scale]
+    root = root if root is not None else Path(os.path.commonpath([str(Path(p).parent) for p in images]))
     result = EvalResult()
     records = []
-    for s in scales:
-        rec = _recipe_for(recipe, s)
-        if rec.nominal_scale != s:
-            raise ValueError(f"recipe {rec.name} degrades by x{rec.nominal_scale}, not x{s}; "
-                             "use a recipe name with {scale} to evaluate several scales")
-        for path in images:
-            rel = path.name if root is None else path.relative_to(root).as_posix()
-            key = page_key(rel)
+    for path in images:
+        rel = Path(path).relative_to(root).as_posix()
+        try:
+            full, _ = read_image(path, color="auto")
+            file_sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except (ImageError, OSError) as err:
+            result.skipped.append(str(err) if isinstance(err, ImageError) else f"{path}: {err}")
+            _tick(progress, len(plan))
+            continue
+        too_small = [s for s, _ in plan if min(modcrop(full, _crop_multiple(s, models)).shape[:2])
+                     < smallest_side(s)]
+        if too_small:
+            result.skipped.append(
+                f"{path}: too small for {', '.join(f'x{s}' for s in too_small)} ({full.shape[1]} x "
+                f"{full.shape[0]} pixels; at least {smallest_side(max(too_small))} per side to score SSIM "
+                "on Y after shaving the scale)")
+        for s, rec in plan:
+            if s in too_small:
+                _tick(progress, 1)
+                continue
             try:
-                hr, _ = read_image(path, color="auto")
-            except ImageError as err:
-                result.skipped.append(str(err))
-                continue
-            if min(hr.shape[:2]) < 4 * s:
-                result.skipped.append(f"{path}: too small for x{s} ({hr.shape[1]} x {hr.shape[0]} pixels; "
-                                      f"at least {4 * s} per side)")
-                continue
-            hr = modcrop(hr, s)
-            h, w = hr.shape[:2]
-            lr, plan = rec.plan_and_apply(hr, key, seed)
-            records.append({"image": rel, "key": key, "scale": s, "recipe": rec.name,
-                            "recipe_hash": rec.hash, "plan": plan})
-            down_up = lr.shape[:2] == hr.shape[:2]
-            small = resize_pil(hr, (w // s, h // s), "bicubic") if down_up else lr
-            outputs = {m: resize_pil(small, (w, h), m) for m in BASELINES}
-            if loaded is not None:
-                fits = loaded.scale == 1 if down_up else loaded.scale * max(1, loaded.pre_upsample) == s
-                if fits:
-                    outputs["model"] = upscale_image(loaded, lr, UpscaleOptions(
-                        mode="enhance" if down_up else "enlarge", tile=tile))
-            ref = reference(hr, s)
-            for method, img in outputs.items():
-                psnr, ssim = psnr_ssim_y(img, hr, crop_border=s)
-                result.add(s, method, psnr, ssim)
-                result.manga.add(s, method, {"psnr": psnr, "ssim": ssim, **score_against(ref, img)})
-            if save_images:
-                _save_comparison(out / "images" / f"{key}_x{s}.png", hr, outputs)
-                judged = "model" if "model" in outputs else "bicubic"
-                save_worst_windows(out / "images" / f"{key}_x{s}", hr, outputs, ref, judged)
-            if progress is not None:
-                progress()
-    result.write(out)
-    result.manga.write(out)
-    atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in records))
+                record = _evaluate_one(full, path, rel, s, rec, seed, models, tile, result, out, save_images)
+            except ValueError as err:  # a recipe that cannot pair this image, a model that fails on it
+                result.skipped.append(f"{path}: at x{s}: {err}")
+            else:
+                records.append(dict(record, hr_sha256=file_sha))
+            _tick(progress, 1)
+    if result.write(out):
+        runinfo = {"tiles_dir": str(root.resolve()), "recipe": recipe, "scales": [s for s, _ in plan],
+                   "models": [str(p) for p in paths], "seed": seed, "versions": library_versions()}
+        atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in records))
+        atomic_write_text(out / RUN_RECORD, canonical_json(runinfo) + "\n")
+        result.written += [out / DEGRADATIONS_LOG, out / RUN_RECORD]
     return result
+
+
+def _crop_multiple(scale: int, models: list[EvalModel]) -> int:
+    return math.lcm(scale, *(m.model.scale for m in models))
+
+
+def _tick(progress: Any, n: int) -> None:
+    for _ in range(n if progress is not None else 0):
+        progress()
+
+
+def _evaluate_one(full: np.ndarray, path: Path, rel: str, s: int, rec: Recipe, seed: int | None,
+                  models: list[EvalModel], tile: int, result: EvalResult, out: Path,
+                  save_images: bool) -> dict[str, Any]:
+    """Degrade, upscale with every method, score and add to ``result``; returns the log record."""
+    from srkit.train.metrics import bicubic_upscale
+    from srkit.train.upscale import UpscaleOptions, upscale_image
+
+    key = page_key(rel)
+    hr = np.ascontiguousarray(modcrop(full, _crop_multiple(s, models)))
+    h, w = hr.shape[:2]
+    lr, steps = rec.plan_and_apply(hr, key, seed)
+    down_up = rec.scale == 1
+    small = resize_pil(hr, (w // s, h // s), "bicubic") if down_up else lr
+    outputs = {m: resize_pil(small, (w, h), m) for m in BASELINES}
+    for m in models:
+        n = m.model.scale
+        model_input = lr if lr.shape[:2] == (h // n, w // n) else bicubic_upscale(lr, (w // n, h // n))
+        options = UpscaleOptions(mode="enhance" if n == 1 else "enlarge", tile=tile)
+        outputs[m.label] = upscale_image(m.model, model_input, options)
+    result.add_image(s, str(path), {method: image_scores(img, hr, s) for method, img in outputs.items()})
+    if save_images:
+        _save_comparison(out / "images" / f"{key}_x{s}.png", hr, outputs)
+    base = rec.seed if seed is None else int(seed)
+    return {"key": f"{key}_x{s}", "sample_key": key, "image": rel, "hr_file": rel, "hr_color": "auto",
+            "hr_shape": _shape(hr), "lr_shape": _shape(lr),
+            "lr_sha256": hashlib.sha256(encode_png(lr, LOG_PNG_LEVEL)).hexdigest(),
+            "png_level": LOG_PNG_LEVEL, "scale": s, "recipe": rec.name, "recipe_hash": rec.hash,
+            "seed": base, "sample_seed": sample_seed(base, key), "steps": steps,
+            "versions": library_versions()}
+
+
+def _shape(img: np.ndarray) -> list[int]:
+    return [int(img.shape[0]), int(img.shape[1]), 1 if img.ndim == 2 else int(img.shape[2])]
 
 
 def _save_comparison(path: Path, hr: np.ndarray, outputs: dict[str, np.ndarray], crop: int = 192) -> None:

@@ -253,16 +253,21 @@ def test_progress_advances_once_per_tile(tmp_path):
 # ------------------------------------------------------------------ never over an input
 
 
-def _cli(args, cwd):
-    import subprocess
-    import sys
+def _cli(args, cwd, monkeypatch):
+    """sr-train in this process, in ``cwd``; the result has .returncode and .stderr (all its output)."""
+    from types import SimpleNamespace
 
-    env = {"COLUMNS": "300", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-c", "from srkit.cli.train import main; main()", *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    from typer.testing import CliRunner
+
+    from srkit.cli.train import app
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("COLUMNS", "300")
+    done = CliRunner().invoke(app, [str(a) for a in args])
+    return SimpleNamespace(returncode=done.exit_code, stderr=done.output)
 
 
-def test_upscale_refuses_to_write_over_its_inputs_by_any_path(tmp_path):
+def test_upscale_refuses_to_write_over_its_inputs_by_any_path(tmp_path, monkeypatch):
     import os
 
     model = _export(tmp_path, num_feat=4, num_conv=1)
@@ -278,20 +283,20 @@ def test_upscale_refuses_to_write_over_its_inputs_by_any_path(tmp_path):
                  ["imgs", "--out", "alias"],
                  ["alias/bird.png", "--out", "imgs"],
                  ["imgs/bird.png", "--out", "other"]):
-        run = _cli(["upscale", model, *args, "--device", "cpu"], tmp_path)
+        run = _cli(["upscale", model, *args, "--device", "cpu"], tmp_path, monkeypatch)
         assert run.returncode == 2, (args, run.stderr)
         assert "would overwrite" in run.stderr and "bird.png" in run.stderr, run.stderr
         assert (imgs / "bird.png").read_bytes() == original
         assert "Traceback" not in run.stderr
 
 
-def test_an_out_folder_inside_the_inputs_is_not_read_back(tmp_path):
+def test_an_out_folder_inside_the_inputs_is_not_read_back(tmp_path, monkeypatch):
     model = _export(tmp_path, num_feat=4, num_conv=1)
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     Image.fromarray(_page(20, 24)).save(imgs / "bird.png")
     for _ in range(2):
-        run = _cli(["upscale", model, "imgs", "--out", "imgs/up", "--device", "cpu"], tmp_path)
+        run = _cli(["upscale", model, "imgs", "--out", "imgs/up", "--device", "cpu"], tmp_path, monkeypatch)
         assert run.returncode == 0, run.stderr
         assert "upscaled 1 of 1" in run.stderr
     assert sorted(p.relative_to(imgs).as_posix() for p in imgs.rglob("*.png")) == ["bird.png", "up/bird.png"]
