@@ -10,8 +10,9 @@ Output folder ``lr/NAME/``:
   finished file is byte-identical for any job count and interruption history.
 - ``errors.jsonl``: the samples that could not be made in the last run (one line each).
 
-A sample counts as done only when its record exists and its LR file is in place; everything else
-is redone on rerun (the work is a pure function of the HR bytes, the recipe, the seed and the key).
+A sample counts as done only when its record exists, its LR file is in place and its logged HR
+sha256 is the tile's; everything else is redone on rerun (the work is a pure function of the HR
+bytes, the recipe, the seed and the key).
 """
 
 from __future__ import annotations
@@ -127,8 +128,10 @@ def degrade_tiles(
     summary = DegradeSummary(out_dir=out, recipe=recipe.name, recipe_hash=recipe.hash, seed=seed,
                              total=len(tiles))
     done = _done_keys(out)
+    # A sample made from another HR (tiles remade, or another tiles folder such as a cleaned one)
+    # is not done: its record's HR sha256 must be the tile's.
     todo = [(t["key"], t.get("file") or f"{t['key']}.png", t.get("sha256")) for t in tiles
-            if t["key"] not in done]
+            if t["key"] not in done or (t.get("sha256") and done[t["key"]] != t["sha256"])]
     summary.already_done = len(tiles) - len(todo)
     n_jobs = resolve_jobs(jobs)
     size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (n_jobs * 4)) if todo else 1))
@@ -197,7 +200,8 @@ def _claim_out_dir(out: Path, recipe: Recipe, seed: int, tiles_dir: Path, png_le
                          f"rerun with --png-level {old.get('png_level')}, use another --out or delete {out}")
     then = recorded_tiles_dir(out, old)
     if then is None or then.resolve() != absolute:
-        warn(f"{out} was made from tiles in {then}, this run reads {absolute}; samples already done are kept")
+        warn(f"{out} was made from tiles in {then}, this run reads {absolute}; samples whose HR tile is "
+             "the same are kept, the others are made again")
 
 
 def _valid_key(key: object) -> bool:
@@ -213,11 +217,11 @@ def _lr_files(out: Path) -> set[str]:
         return {e.name for e in entries if e.name.endswith(".png") and e.is_file()}
 
 
-def _done_keys(out: Path) -> set[str]:
-    """Keys with a complete record whose LR file is in place."""
+def _done_keys(out: Path) -> dict[str, str | None]:
+    """Keys with a complete record whose LR file is in place, with the HR sha256 they were made from."""
     present = _lr_files(out)
     return {
-        r["key"]
+        r["key"]: r.get("hr_sha256")
         for r in read_jsonl(out / DEGRADATIONS_LOG)
         if _valid_key(r.get("key")) and f"{r['key']}.png" in present
     }
