@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
 @friendly_errors
 def eval_command(
-    models: list[Path] = typer.Argument(None, metavar="[MODEL]...",
+    models: list[Path] = typer.Argument(None, metavar="MODEL",
                                         help="Model files; none to tabulate the baselines only."),
     images: Path = typer.Option(..., "--images", help="Folder (or file) of HR images."),
     recipe: str = typer.Option("bicubic_x4", "--recipe", help="Recipe name or file; may contain {scale}."),
