@@ -301,3 +301,33 @@ def test_an_out_folder_inside_the_inputs_is_not_read_back(tmp_path, monkeypatch)
         assert "upscaled 1 of 1" in run.stderr
     assert sorted(p.relative_to(imgs).as_posix() for p in imgs.rglob("*.png")) == ["bird.png", "up/bird.png"]
     assert np.asarray(Image.open(imgs / "up" / "bird.png")).shape == (40, 48)
+
+
+def test_enhance_twice_and_denoise_on_a_real_page_and_an_rgba_picture(tmp_path, monkeypatch, manga_dev_pages,
+                                                                      real_root):
+    """The m-SRCNN post-processing chain through the command on real images: a gray manga page and an
+    RGBA anime picture keep their size and channels, the alpha survives, the denoiser smooths."""
+    import shutil
+
+    page = manga_dev_pages[0]
+    rgba = real_root / "anime" / "anime_chibi_720_rgba.png"  # transparent background
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(page, inputs / page.name)
+    shutil.copy(rgba, inputs / rgba.name)
+    model = _export(tmp_path, num_feat=8, num_conv=2)
+    for out, extra in (("plain", []), ("clean", ["--denoise", "nlmeans"])):
+        run = _cli(["upscale", model, "in", "--out", out, "--mode", "enhance", "--passes", "2",
+                    "--device", "cpu", *extra], tmp_path, monkeypatch)
+        assert run.returncode == 0, run.stderr
+    src_page, src_rgba = np.asarray(Image.open(page)), np.asarray(Image.open(rgba))
+    for out in ("plain", "clean"):
+        got_page = np.asarray(Image.open(tmp_path / out / page.with_suffix(".png").name))
+        got_rgba = np.asarray(Image.open(tmp_path / out / rgba.name))
+        assert got_page.shape == src_page.shape and got_page.ndim == 2
+        assert got_rgba.shape == src_rgba.shape and got_rgba.shape[2] == 4
+        assert np.array_equal(got_rgba[:, :, 3], src_rgba[:, :, 3])  # enhance keeps the alpha as it was
+    plain = np.asarray(Image.open(tmp_path / "plain" / page.with_suffix(".png").name)).astype(float)
+    clean = np.asarray(Image.open(tmp_path / "clean" / page.with_suffix(".png").name)).astype(float)
+    roughness = [np.abs(np.diff(img, axis=1)).mean() for img in (plain, clean)]
+    assert roughness[1] < roughness[0]
