@@ -21,12 +21,13 @@ DEGRADE_HELP = (
     "sr-data preview\n\n" + EXIT_CODES_HELP
 )
 CLEAN_HELP = (
-    "Clean the HR tiles before they are paired (the m-SRCNN paper sharpened and denoised its images "
-    "first): run a recipe that keeps the size (scale = 1; the shipped msrcnn_clean: non-local means, "
-    "then an unsharp mask) over every kept tile of TILES/, into a new tiles folder OUT/ (default "
-    "TILES_RECIPE beside it). OUT holds the cleaned tiles, their plans (degradations.jsonl: `sr-data "
-    "replay OUT` checks them) and a tiles.jsonl, so `sr-data degrade --tiles OUT` and `sr-data pack "
-    "--hr OUT` use it like any tiles folder. The original tiles are not touched. Safe to interrupt: "
+    "Optional, before degrade: clean the HR tiles (the m-SRCNN paper sharpened and denoised its "
+    "images before pairing) into a new tiles folder.\n\n"
+    "Runs a recipe that keeps the size (scale = 1; the shipped msrcnn_clean: non-local means, then "
+    "an unsharp mask) over every kept tile of TILES/, into OUT/ (default TILES_RECIPE beside it). "
+    "OUT holds the cleaned tiles, their plans (degradations.jsonl: `sr-data replay OUT` checks them) "
+    "and a tiles.jsonl, so `sr-data degrade --tiles OUT` and `sr-data pack --hr OUT` use it like any "
+    "tiles folder. The original tiles are not touched. Safe to interrupt: "
     "rerun the same command to finish.\n\n"
     "Example: sr-data clean --recipe msrcnn_clean ; sr-data degrade --tiles tiles_msrcnn_clean "
     "--recipe srcnn_bilinear_x2 --out lr/srcnn_bilinear_x2_clean ; sr-data pack hdf5 --hr "
@@ -85,6 +86,43 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(recipes_app, name="recipes")
 
+    @app.command("clean", help=CLEAN_HELP)
+    @friendly_errors
+    def clean(
+        recipe: str = typer.Option(..., "--recipe", "-r", metavar="NAME|FILE",
+                                   help="A size-keeping recipe: msrcnn_clean or a .toml file."),
+        tiles: Path = typer.Option(Path("tiles"), "--tiles", help="HR tiles folder (from sr-data tile)."),
+        out: Path = typer.Option(None, "--out", help="Output tiles folder \\[default: TILES_RECIPE].",
+                                 show_default=False),
+        seed: int = typer.Option(None, "--seed", help="Base seed \\[default: the recipe's seed].",
+                                 show_default=False),
+        jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers; 0 = all cores (processes "
+                                 "here, see --backend)."),
+        backend: str = typer.Option("loky", "--backend", help="loky (processes), threading, or dask."),
+    ) -> None:
+        from srkit.core.console import UsageError
+        from srkit.core.parallel import BackendUnavailable, check_backend
+        from srkit.degrade.clean import clean_tiles, default_clean_dir
+        from srkit.degrade.recipe import load_recipe
+
+        try:
+            check_backend(backend)
+        except BackendUnavailable as err:
+            raise UsageError(str(err)) from None
+        loaded = load_recipe(recipe)
+        out_dir = out if out is not None else default_clean_dir(tiles, loaded)
+        console.print(escape(f"clean-up recipe {loaded.name} ({loaded.source}); reading {tiles}, writing "
+                             f"{out_dir}"))
+        summary = clean_tiles(tiles, loaded, out_dir, seed=seed, jobs=jobs, backend=backend, progress=True)
+        for err in summary.errors[:20]:
+            console.print(escape(f"[bad tile] {err['key']} ({err['file']}): {err['error']}"))
+        console.print(escape(
+            f"{loaded.name}: {summary.made} tile(s) cleaned, {summary.already_done} already done, "
+            f"{len(summary.errors)} error(s), of {summary.total} kept tiles; wrote {out_dir}/{{key}}.png, "
+            f"{out_dir / 'tiles.jsonl'}; next: sr-data degrade --tiles {out_dir} --recipe RECIPE "
+            f"--out lr/RECIPE_{loaded.name}"))
+        raise typer.Exit(summary.exit_code)
+
     @app.command("degrade", help=DEGRADE_HELP)
     @friendly_errors
     def degrade(
@@ -119,42 +157,6 @@ def register(app: typer.Typer) -> None:
         summary = degrade_tiles(tiles, loaded, out_dir, seed=seed, jobs=jobs, backend=backend,
                                 png_level=png_level, progress=True)
         _print_degrade_summary(summary)
-        raise typer.Exit(summary.exit_code)
-
-    @app.command("clean", help=CLEAN_HELP)
-    @friendly_errors
-    def clean(
-        recipe: str = typer.Option(..., "--recipe", "-r", metavar="NAME|FILE",
-                                   help="A size-keeping recipe: msrcnn_clean or a .toml file."),
-        tiles: Path = typer.Option(Path("tiles"), "--tiles", help="HR tiles folder (from sr-data tile)."),
-        out: Path = typer.Option(None, "--out", help="Output tiles folder \\[default: TILES_RECIPE].",
-                                 show_default=False),
-        seed: int = typer.Option(None, "--seed", help="Base seed \\[default: the recipe's seed].",
-                                 show_default=False),
-        jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers; 0 = all cores."),
-        backend: str = typer.Option("loky", "--backend", help="loky (processes), threading, or dask."),
-    ) -> None:
-        from srkit.core.console import UsageError
-        from srkit.core.parallel import BackendUnavailable, check_backend
-        from srkit.degrade.clean import clean_tiles, default_clean_dir
-        from srkit.degrade.recipe import load_recipe
-
-        try:
-            check_backend(backend)
-        except BackendUnavailable as err:
-            raise UsageError(str(err)) from None
-        loaded = load_recipe(recipe)
-        out_dir = out if out is not None else default_clean_dir(tiles, loaded)
-        console.print(escape(f"clean-up recipe {loaded.name} ({loaded.source}); reading {tiles}, writing "
-                             f"{out_dir}"))
-        summary = clean_tiles(tiles, loaded, out_dir, seed=seed, jobs=jobs, backend=backend, progress=True)
-        for err in summary.errors[:20]:
-            console.print(escape(f"[bad tile] {err['key']} ({err['file']}): {err['error']}"))
-        console.print(escape(
-            f"{loaded.name}: {summary.made} tile(s) cleaned, {summary.already_done} already done, "
-            f"{len(summary.errors)} error(s), of {summary.total} kept tiles; wrote {out_dir}/{{key}}.png, "
-            f"{out_dir / 'tiles.jsonl'}; next: sr-data degrade --tiles {out_dir} --recipe RECIPE "
-            f"--out lr/RECIPE_{loaded.name}"))
         raise typer.Exit(summary.exit_code)
 
     @app.command("replay", help=REPLAY_HELP)
