@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,96 +126,108 @@ def evaluate(
     Checks every scale's recipe and every model against every scale first (UsageError). Images that
     cannot be evaluated are listed in ``result.skipped``, images whose scores are undefined in
     ``result.excluded``; the rest are scored. Writes ``table.csv``, ``table.md``, ``degradations.jsonl``
-    and ``run.json`` in ``out_dir`` when anything was scored (``result.written``).
+    and ``run.json`` in ``out_dir`` when anything was scored (``result.written``). ``progress`` is
+    called once per image and scale.
     """
     from srkit.train.inference import load_model
 
-    paths = [] if model_path is None else [model_path] if isinstance(model_path, str | os.PathLike) \
-        else list(model_path)
+    if model_path is None:
+        paths = []
+    elif isinstance(model_path, str | os.PathLike):
+        paths = [model_path]
+    else:
+        paths = list(model_path)
     plan = recipes_for_scales(recipe, scales)
-    models = [EvalModel(label, load_model(p, device)) for label, p in zip(model_labels(
-        [Path(p) for p in paths]), paths, strict=True)]
+    labels = model_labels([Path(p) for p in paths])
+    models = [EvalModel(label, load_model(p, device)) for label, p in zip(labels, paths, strict=True)]
     for s, rec in plan:
         for m in models:
             check_model_fits(f"model {m.model.path}", m.model, s, rec)
     out = Path(out_dir)
     root = root if root is not None else Path(os.path.commonpath([str(Path(p).parent) for p in images]))
-    result = EvalResult()
-    records = []
+    run = _Evaluation(plan, models, seed, tile, out, save_images, progress or (lambda: None))
     for path in images:
-        rel = Path(path).relative_to(root).as_posix()
+        run.image(Path(path), Path(path).relative_to(root).as_posix())
+    if run.result.write(out):
+        info = {"tiles_dir": str(root.resolve()), "recipe": recipe, "scales": [s for s, _ in plan],
+                "models": [str(p) for p in paths], "seed": seed, "versions": library_versions()}
+        atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in run.records))
+        atomic_write_text(out / RUN_RECORD, canonical_json(info) + "\n")
+        run.result.written += [out / DEGRADATIONS_LOG, out / RUN_RECORD]
+    return run.result
+
+
+@dataclass
+class _Evaluation:
+    """One evaluation under way: what it runs, and what it has scored and logged so far."""
+
+    plan: list[tuple[int, Recipe]]
+    models: list[EvalModel]
+    seed: int | None
+    tile: int
+    out: Path
+    save_images: bool
+    tick: Any
+    result: EvalResult = field(default_factory=EvalResult)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def crop_multiple(self, scale: int) -> int:
+        return math.lcm(scale, *(m.model.scale for m in self.models))
+
+    def image(self, path: Path, rel: str) -> None:
+        """Every scale of one image; a problem skips the image (or one scale of it) with its reason."""
         try:
             full, _ = read_image(path, color="auto")
-            file_sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
         except (ImageError, OSError) as err:
-            result.skipped.append(str(err) if isinstance(err, ImageError) else f"{path}: {err}")
-            _tick(progress, len(plan))
-            continue
-        too_small = [s for s, _ in plan if min(modcrop(full, _crop_multiple(s, models)).shape[:2])
-                     < smallest_side(s)]
+            self.result.skipped.append(str(err) if isinstance(err, ImageError) else f"{path}: {err}")
+            for _ in self.plan:
+                self.tick()
+            return
+        too_small = [s for s, _ in self.plan
+                     if min(modcrop(full, self.crop_multiple(s)).shape[:2]) < smallest_side(s)]
         if too_small:
-            result.skipped.append(
+            self.result.skipped.append(
                 f"{path}: too small for {', '.join(f'x{s}' for s in too_small)} ({full.shape[1]} x "
                 f"{full.shape[0]} pixels; at least {smallest_side(max(too_small))} per side to score SSIM "
                 "on Y after shaving the scale)")
-        for s, rec in plan:
-            if s in too_small:
-                _tick(progress, 1)
-                continue
-            try:
-                record = _evaluate_one(full, path, rel, s, rec, seed, models, tile, result, out, save_images)
-            except ValueError as err:  # a recipe that cannot pair this image, a model that fails on it
-                result.skipped.append(f"{path}: at x{s}: {err}")
-            else:
-                records.append(dict(record, hr_sha256=file_sha))
-            _tick(progress, 1)
-    if result.write(out):
-        runinfo = {"tiles_dir": str(root.resolve()), "recipe": recipe, "scales": [s for s, _ in plan],
-                   "models": [str(p) for p in paths], "seed": seed, "versions": library_versions()}
-        atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in records))
-        atomic_write_text(out / RUN_RECORD, canonical_json(runinfo) + "\n")
-        result.written += [out / DEGRADATIONS_LOG, out / RUN_RECORD]
-    return result
+        for s, rec in self.plan:
+            if s not in too_small:
+                try:
+                    record = self.score(full, path, rel, s, rec)
+                except ValueError as err:  # a recipe that cannot pair this image
+                    self.result.skipped.append(f"{path}: at x{s}: {err}")
+                else:
+                    self.records.append(dict(record, hr_sha256=file_sha))
+            self.tick()
 
+    def score(self, full: np.ndarray, path: Path, rel: str, s: int, rec: Recipe) -> dict[str, Any]:
+        """Degrade, upscale with every method, score into ``result``; returns the log record."""
+        from srkit.train.metrics import bicubic_upscale
+        from srkit.train.upscale import UpscaleOptions, upscale_image
 
-def _crop_multiple(scale: int, models: list[EvalModel]) -> int:
-    return math.lcm(scale, *(m.model.scale for m in models))
-
-
-def _tick(progress: Any, n: int) -> None:
-    for _ in range(n if progress is not None else 0):
-        progress()
-
-
-def _evaluate_one(full: np.ndarray, path: Path, rel: str, s: int, rec: Recipe, seed: int | None,
-                  models: list[EvalModel], tile: int, result: EvalResult, out: Path,
-                  save_images: bool) -> dict[str, Any]:
-    """Degrade, upscale with every method, score and add to ``result``; returns the log record."""
-    from srkit.train.metrics import bicubic_upscale
-    from srkit.train.upscale import UpscaleOptions, upscale_image
-
-    key = page_key(rel)
-    hr = np.ascontiguousarray(modcrop(full, _crop_multiple(s, models)))
-    h, w = hr.shape[:2]
-    lr, steps = rec.plan_and_apply(hr, key, seed)
-    down_up = rec.scale == 1
-    small = resize_pil(hr, (w // s, h // s), "bicubic") if down_up else lr
-    outputs = {m: resize_pil(small, (w, h), m) for m in BASELINES}
-    for m in models:
-        n = m.model.scale
-        model_input = lr if lr.shape[:2] == (h // n, w // n) else bicubic_upscale(lr, (w // n, h // n))
-        options = UpscaleOptions(mode="enhance" if n == 1 else "enlarge", tile=tile)
-        outputs[m.label] = upscale_image(m.model, model_input, options)
-    result.add_image(s, str(path), {method: image_scores(img, hr, s) for method, img in outputs.items()})
-    if save_images:
-        _save_comparison(out / "images" / f"{key}_x{s}.png", hr, outputs)
-    base = rec.seed if seed is None else int(seed)
-    return {"key": f"{key}_x{s}", "sample_key": key, "image": rel, "hr_file": rel, "hr_color": "auto",
-            "hr_shape": _shape(hr), "lr_shape": _shape(lr),
-            "lr_sha256": hashlib.sha256(encode_png(lr, LOG_PNG_LEVEL)).hexdigest(),
-            "png_level": LOG_PNG_LEVEL, "scale": s, "recipe": rec.name, "recipe_hash": rec.hash,
-            "seed": base, "sample_seed": sample_seed(base, key), "steps": steps,
-            "versions": library_versions()}
+        key = page_key(rel)
+        hr = np.ascontiguousarray(modcrop(full, self.crop_multiple(s)))
+        h, w = hr.shape[:2]
+        lr, steps = rec.plan_and_apply(hr, key, self.seed)
+        down_up = rec.scale == 1
+        small = resize_pil(hr, (w // s, h // s), "bicubic") if down_up else lr
+        outputs = {m: resize_pil(small, (w, h), m) for m in BASELINES}
+        for m in self.models:
+            n = m.model.scale
+            model_input = lr if lr.shape[:2] == (h // n, w // n) else bicubic_upscale(lr, (w // n, h // n))
+            options = UpscaleOptions(mode="enhance" if n == 1 else "enlarge", tile=self.tile)
+            outputs[m.label] = upscale_image(m.model, model_input, options)
+        self.result.add_image(s, str(path), {k: image_scores(img, hr, s) for k, img in outputs.items()})
+        if self.save_images:
+            _save_comparison(self.out / "images" / f"{key}_x{s}.png", hr, outputs)
+        base = rec.seed if self.seed is None else int(self.seed)
+        return {"key": f"{key}_x{s}", "sample_key": key, "image": rel, "hr_file": rel, "hr_color": "auto",
+                "hr_shape": _shape(hr), "lr_shape": _shape(lr),
+                "lr_sha256": hashlib.sha256(encode_png(lr, LOG_PNG_LEVEL)).hexdigest(),
+                "png_level": LOG_PNG_LEVEL, "scale": s, "recipe": rec.name, "recipe_hash": rec.hash,
+                "seed": base, "sample_seed": sample_seed(base, key), "steps": steps,
+                "versions": library_versions()}
 
 
 def _shape(img: np.ndarray) -> list[int]:
