@@ -1,5 +1,5 @@
 """The table of an evaluation: means per scale and method, in the form of the m-SRCNN paper's
-Table III (methods as columns, scales as rows, each metric of ``eval_scores.METRICS`` per method),
+Table III (methods as columns, scales as rows, each metric of ``eval_metrics.METRICS`` per method),
 for the terminal, ``table.csv`` and ``table.md``. Each row also counts the images in its means and
 the images left out of them (their reasons are listed beside the table)."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from srkit.core.files import atomic_write_text
-from srkit.train.eval_scores import METRICS, undefined_reason
+from srkit.train.eval_metrics import METRICS, undefined_reason
 
 
 @dataclass

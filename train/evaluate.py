@@ -1,5 +1,5 @@
 """``sr-train eval``: degrade HR images with a recipe, upscale them with each model and with nearest,
-bilinear and bicubic, and tabulate the mean scores (``eval_scores``) per scale and method.
+bilinear and bicubic, and tabulate the mean scores (``eval_metrics``) per scale and method.
 
 The protocol (the m-SRCNN paper's, Intaniyom, Thananporn and Woraratpanya, "Enhancement of Anime
 Imaging Enlargement using Modified Super-Resolution CNN", section IV): each HR image, cropped to a
@@ -36,7 +36,7 @@ from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
 from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
 from srkit.degrade.recipe import Recipe, load_recipe
-from srkit.train.eval_scores import image_scores, smallest_side
+from srkit.train.eval_metrics import score_image, smallest_side
 from srkit.train.eval_table import EvalResult
 
 BASELINES = ("nearest", "bilinear", "bicubic")
@@ -218,7 +218,7 @@ class _Evaluation:
             model_input = lr if lr.shape[:2] == (h // n, w // n) else bicubic_upscale(lr, (w // n, h // n))
             options = UpscaleOptions(mode="enhance" if n == 1 else "enlarge", tile=self.tile)
             outputs[m.label] = upscale_image(m.model, model_input, options)
-        self.result.add_image(s, str(path), {k: image_scores(img, hr, s) for k, img in outputs.items()})
+        self.result.add_image(s, str(path), score_image(hr, outputs, s))
         if self.save_images:
             _save_comparison(self.out / "images" / f"{key}_x{s}.png", hr, outputs)
         base = rec.seed if self.seed is None else int(self.seed)

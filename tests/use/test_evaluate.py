@@ -174,9 +174,9 @@ def test_table_iii_protocol_scale1_and_x2_models_at_2_3_and_4(tmp_path, monkeypa
     loaded = load_model(srcnn)
     expected = upscale_image(loaded, bicubic_upscale(lr, (51, 60)), UpscaleOptions(mode="enhance"))
     result = evaluate(srcnn, [images / "p0.png"], "bilinear_x3", out_dir=tmp_path / "one")
-    from srkit.train.eval_scores import image_scores
+    from srkit.train.eval_metrics import score_image
 
-    assert abs(result.mean(3, "model")[0] - image_scores(expected, hr, 3)["PSNR"]) < 1e-9
+    assert abs(result.mean(3, "model")[0] - score_image(hr, {"model": expected}, 3)["model"]["PSNR"]) < 1e-9
 
 
 def test_eval_plans_replay_byte_for_byte(tmp_path, monkeypatch):

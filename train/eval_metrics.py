@@ -1,9 +1,10 @@
 """The scores of one evaluated image: the one place a metric is computed (a new column starts here).
 
-Every method's output is scored against the HR by ``image_scores``; the table averages each metric
-over the images whose scores are all defined. PSNR of an output identical to the HR is infinite
-(a blank page that every method reproduces exactly): such an image is left out of the means, with
-its reason, rather than making a mean infinite.
+``score_image`` scores every method's output of one image against its HR (all methods at once, so a
+metric that needs work on the HR alone, a reference, does it once per image); the table averages
+each metric of ``METRICS`` over the images whose scores are all defined. PSNR of an output identical
+to the HR is infinite (a blank page that every method reproduces exactly): such an image is left out
+of the means, with its reason, rather than making a mean infinite.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ METRICS = ("PSNR", "SSIM")
 SSIM_WINDOW = 11
 
 
-def image_scores(output: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
-    """Every metric of ``output`` against ``hr`` (uint8, same size), on Y with ``scale`` px shaved."""
-    psnr, ssim = psnr_ssim_y(output, hr, crop_border=scale)
-    return {"PSNR": psnr, "SSIM": ssim}
+def score_image(hr: np.ndarray, outputs: dict[str, np.ndarray], scale: int) -> dict[str, dict[str, float]]:
+    """method -> every metric of its output against ``hr`` (uint8, same size), on Y with ``scale`` px
+    shaved."""
+    scores = {}
+    for method, output in outputs.items():
+        psnr, ssim = psnr_ssim_y(output, hr, crop_border=scale)
+        scores[method] = {"PSNR": psnr, "SSIM": ssim}
+    return scores
 
 
 def undefined_reason(scores: dict[str, dict[str, float]]) -> str | None:
