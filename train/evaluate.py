@@ -149,7 +149,11 @@ def evaluate(
     for path in images:
         run.image(Path(path), Path(path).relative_to(root).as_posix())
     if run.result.write(out):
-        info = {"tiles_dir": str(root.resolve()), "recipe": recipe, "scales": [s for s, _ in plan],
+        # where the HR images are, as sr-data degrade records its tiles (so `sr-data replay OUT` finds
+        # them, also after the folders moved together)
+        images_dir = root.resolve()
+        info = {"tiles_dir": Path(os.path.relpath(images_dir, out.resolve())).as_posix(),
+                "tiles_dir_absolute": str(images_dir), "recipe": recipe, "scales": [s for s, _ in plan],
                 "models": [str(p) for p in paths], "seed": seed, "versions": library_versions()}
         atomic_write_text(out / DEGRADATIONS_LOG, "".join(canonical_json(r) + "\n" for r in run.records))
         atomic_write_text(out / RUN_RECORD, canonical_json(info) + "\n")

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from srkit.core.images import hwc, is_gray_content, read_image, to_gray, write_png_streamed
+from srkit.core.images import hwc, is_gray_content, read_image, to_gray
+from srkit.core.streamed_png import write_png_streamed
 from srkit.train.inference import TileModel
 from srkit.train.metrics import bicubic_upscale, round_to_uint8
 from srkit.train.tiled import TileFn, tile_count, tiled_map

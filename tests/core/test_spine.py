@@ -208,3 +208,17 @@ def test_an_unreachable_dask_scheduler_is_one_clear_error(monkeypatch):
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(StageError, match="127.0.0.1:9.*DASK_SCHEDULER_ADDRESS"):
             list(parallel_map(abs, [1, 2], jobs=2, backend="dask"))
+
+
+def test_write_png_streamed_round_trips_and_leaves_the_array_as_it_was(tmp_path):
+    from srkit.core.streamed_png import write_png_streamed
+
+    rng = np.random.default_rng(0)
+    for shape in ((30, 20), (30, 20, 3), (30, 20, 4)):
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        before = img.copy()
+        write_png_streamed(tmp_path / "x.png", img, level=3)
+        assert np.array_equal(img, before), "channels restored after the in-place swap"
+        back = np.asarray(Image.open(tmp_path / "x.png"))
+        assert np.array_equal(back, img), shape
+        assert [p.name for p in tmp_path.iterdir()] == ["x.png"], "no temporary file left"
