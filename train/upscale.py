@@ -190,13 +190,18 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray | None:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) from the file header, without decoding the pixels; (0, 0) if unreadable."""
+    """(height, width) from the file header, without decoding the pixels; (0, 0) for what the real
+    read will refuse (not a regular file, unreadable, above the pixel limit), which says why."""
+    from srkit.core.images import DEFAULT_MAX_PIXELS
+
+    if not os.path.isfile(path):  # a FIFO would block the header read
+        return 0, 0
     try:
         with Image.open(path) as im:
             w, h = im.size
     except Exception:  # noqa: BLE001 - the real read reports the problem with its reason
         return 0, 0
-    return h, w
+    return (h, w) if h * w <= DEFAULT_MAX_PIXELS else (0, 0)
 
 
 def upscale_file(
