@@ -22,8 +22,11 @@ EVAL_HELP = (
     "Evaluate models against nearest, bilinear and bicubic upscaling.\n\n"
     "Each HR image is degraded with --recipe (logged in OUT/degradations.jsonl; `sr-data replay OUT` "
     "checks it), upscaled by every method, and scored with PSNR and SSIM on the Y channel with a "
-    "border of `scale` pixels shaved. Prints the table of means (scales as rows, methods as columns, "
-    "the form of the m-SRCNN paper's Table III) and writes table.csv and table.md to --out. A recipe "
+    "border of `scale` pixels shaved, and with the manga scores (tone_kept, moire, line_precision, "
+    "line_recall, line_f1, paper_noise; see sr-train score). Prints the tables of means (scales as "
+    "rows, methods as columns, the form of the m-SRCNN paper's Table III) and writes table.csv, "
+    "table.md, scores.csv and scores.md to --out; --save-images also writes, per image, crops of the "
+    "windows where the (first) model keeps the least screentone and the fewest lines. A recipe "
     "name may contain {scale} (e.g. bilinear_x{scale}) to evaluate several --scales; every scale's "
     "recipe is checked before any work.\n\n"
     "A model of factor N runs on the LR bicubic-upscaled to HR / N: scale-1 (SRCNN-family) models "
@@ -84,6 +87,7 @@ def eval_command(
         raise StageError("not enough memory for the evaluation: use a smaller --tile") from None
     if result.evaluated:
         console.print(result.rich_table(f"recipe {recipe}, {len(files)} images"))
+        console.print(result.manga.rich_table("means of the manga scores (and PSNR / SSIM), see the README"))
     for line in result.skipped:
         console.print(f"[red]skipped[/red] {escape(line)}")
     for line in result.excluded_lines:

@@ -4,7 +4,8 @@
 metric that needs work on the HR alone, a reference, does it once per image); the table averages
 each metric of ``METRICS`` over the images whose scores are all defined. PSNR of an output identical
 to the HR is infinite (a blank page that every method reproduces exactly): such an image is left out
-of the means, with its reason, rather than making a mean infinite.
+of the means, with its reason, rather than making a mean infinite. ``manga_image_scores`` adds the
+manga scores (``manga_scores``) of every method, for ``scores.csv``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 
 import numpy as np
 
+from srkit.train.manga_scores import Reference, reference, score_against
 from srkit.train.metrics import psnr_ssim_y
 
 METRICS = ("PSNR", "SSIM")
@@ -27,6 +29,15 @@ def score_image(hr: np.ndarray, outputs: dict[str, np.ndarray], scale: int) -> d
         psnr, ssim = psnr_ssim_y(output, hr, crop_border=scale)
         scores[method] = {"PSNR": psnr, "SSIM": ssim}
     return scores
+
+
+def manga_image_scores(hr: np.ndarray, outputs: dict[str, np.ndarray], scale: int,
+                       scores: dict[str, dict[str, float]]) -> tuple[Reference, dict[str, dict[str, float]]]:
+    """The HR analysed once (its screentone windows, lines, paper), and per method the columns of
+    ``sr-train score``: ``scores``' PSNR and SSIM with the manga scores, ``scale`` px shaved."""
+    ref = reference(hr, scale)
+    return ref, {method: {"psnr": scores[method]["PSNR"], "ssim": scores[method]["SSIM"],
+                          **score_against(ref, output)} for method, output in outputs.items()}
 
 
 def undefined_reason(scores: dict[str, dict[str, float]]) -> str | None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from srkit.core.files import atomic_write_text
 from srkit.train.eval_metrics import METRICS, undefined_reason
+from srkit.train.eval_scores import EvalScores
 
 
 @dataclass
@@ -28,6 +29,7 @@ class EvalResult:
     excluded: dict[int, list[str]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    manga: EvalScores = field(default_factory=EvalScores)  # PSNR, SSIM and the manga scores per image
 
     def add_image(self, scale: int, image: str, scores: dict[str, dict[str, float]]) -> bool:
         """Add one image's scores at ``scale`` (method -> metric -> value); False when it is left out
@@ -106,7 +108,8 @@ class EvalResult:
         return table
 
     def write(self, out_dir: Path) -> list[Path]:
-        """Write ``table.csv`` and ``table.md`` when anything was scored; returns what was written."""
+        """Write ``table.csv`` and ``table.md`` (and the manga scores' ``scores.csv`` and ``scores.md``)
+        when anything was scored; returns what was written."""
         if not self.evaluated:
             return []
         rows = self.rows()
@@ -117,7 +120,7 @@ class EvalResult:
         writer.writerows(rows)
         atomic_write_text(out_dir / "table.csv", buf.getvalue())
         atomic_write_text(out_dir / "table.md", self.markdown())
-        written = [out_dir / "table.csv", out_dir / "table.md"]
+        written = [out_dir / "table.csv", out_dir / "table.md", *self.manga.write(out_dir)]
         self.written += written
         return written
 

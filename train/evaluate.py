@@ -1,5 +1,6 @@
 """``sr-train eval``: degrade HR images with a recipe, upscale them with each model and with nearest,
-bilinear and bicubic, and tabulate the mean scores (``eval_metrics``) per scale and method.
+bilinear and bicubic, and tabulate the mean scores (``eval_metrics``) per scale and method: PSNR /
+SSIM in ``table.csv``, with the manga scores in ``scores.csv`` (``eval_scores``).
 
 The protocol (the m-SRCNN paper's, Intaniyom, Thananporn and Woraratpanya, "Enhancement of Anime
 Imaging Enlargement using Modified Super-Resolution CNN", section IV): each HR image, cropped to a
@@ -36,7 +37,8 @@ from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
 from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD
 from srkit.degrade.recipe import Recipe, load_recipe
-from srkit.train.eval_metrics import score_image, smallest_side
+from srkit.train.eval_metrics import manga_image_scores, score_image, smallest_side
+from srkit.train.eval_scores import save_worst_windows
 from srkit.train.eval_table import EvalResult
 
 BASELINES = ("nearest", "bilinear", "bicubic")
@@ -125,9 +127,9 @@ def evaluate(
 
     Checks every scale's recipe and every model against every scale first (UsageError). Images that
     cannot be evaluated are listed in ``result.skipped``, images whose scores are undefined in
-    ``result.excluded``; the rest are scored. Writes ``table.csv``, ``table.md``, ``degradations.jsonl``
-    and ``run.json`` in ``out_dir`` when anything was scored (``result.written``). ``progress`` is
-    called once per image and scale.
+    ``result.excluded``; the rest are scored. Writes ``table.csv``, ``table.md``, ``scores.csv``,
+    ``scores.md``, ``degradations.jsonl`` and ``run.json`` in ``out_dir`` when anything was scored
+    (``result.written``). ``progress`` is called once per image and scale.
     """
     from srkit.train.inference import load_model
 
@@ -222,9 +224,15 @@ class _Evaluation:
             model_input = lr if lr.shape[:2] == (h // n, w // n) else bicubic_upscale(lr, (w // n, h // n))
             options = UpscaleOptions(mode="enhance" if n == 1 else "enlarge", tile=self.tile)
             outputs[m.label] = upscale_image(m.model, model_input, options)
-        self.result.add_image(s, str(path), score_image(hr, outputs, s))
+        scores = score_image(hr, outputs, s)
+        self.result.add_image(s, str(path), scores)
+        ref, manga = manga_image_scores(hr, outputs, s, scores)
+        for method, values in manga.items():
+            self.result.manga.add(s, method, values)
         if self.save_images:
             _save_comparison(self.out / "images" / f"{key}_x{s}.png", hr, outputs)
+            judged = self.models[0].label if self.models else "bicubic"  # the windows where it loses most
+            save_worst_windows(self.out / "images" / f"{key}_x{s}", hr, outputs, ref, judged)
         base = rec.seed if self.seed is None else int(self.seed)
         return {"key": f"{key}_x{s}", "sample_key": key, "image": rel, "hr_file": rel, "hr_color": "auto",
                 "hr_shape": _shape(hr), "lr_shape": _shape(lr),

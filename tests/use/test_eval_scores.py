@@ -69,3 +69,20 @@ def test_eval_command_prints_the_manga_table(model_and_pages, tmp_path):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "tone" in result.output and "paper" in result.output and (out / "scores.csv").exists()
+
+
+def test_several_models_each_get_manga_rows_and_the_first_is_judged_in_the_crops(model_and_pages, tmp_path):
+    model, pages = model_and_pages
+    other = tmp_path / "other" / "model.safetensors"
+    other.parent.mkdir()
+    other.write_bytes(model.read_bytes())
+    (other.parent / "model.json").write_bytes(model.with_suffix(".json").read_bytes())
+    out = tmp_path / "eval"
+    result = evaluate([model, other], sorted(pages.iterdir()), "bicubic_x2", out_dir=out, save_images=True)
+    labels = result.methods[3:]
+    assert labels == ["m", "other"]
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    assert [r["method"] for r in rows] == ["nearest", "bilinear", "bicubic", *labels]
+    assert out / "scores.csv" in result.written and out / "scores.md" in result.written
+    crops = sorted((out / "images").glob("*_x2_tone.png"))
+    assert crops, "the windows where the first model keeps the least screentone"

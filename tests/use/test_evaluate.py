@@ -149,6 +149,7 @@ def test_nothing_evaluated_writes_nothing_and_says_so(tmp_path, monkeypatch):
     assert run.exit_code == 1, run.output
     assert "wrote" not in run.output and "no table written" in run.output
     assert not (tmp_path / "ev" / "table.csv").exists() and not (tmp_path / "ev" / "table.md").exists()
+    assert not (tmp_path / "ev" / "scores.csv").exists() and not (tmp_path / "ev" / "scores.md").exists()
 
 
 def test_table_iii_protocol_scale1_and_x2_models_at_2_3_and_4(tmp_path, monkeypatch):

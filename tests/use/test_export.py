@@ -108,3 +108,32 @@ def test_onnx_fp16_export_and_the_backend_option(tmp_path):
     assert (tmp_path / "up" / "page.png").is_file()
     wrong = runner.invoke(app, ["upscale", str(source), str(page), "--backend", "onnxruntime"])
     assert wrong.exit_code == 2 and "--format onnx" in wrong.output
+
+
+@onnx_extra
+def test_an_onnx_model_runs_the_modes_and_never_writes_over_an_input(tmp_path):
+    source = exported(tmp_path, "compact", 1, 2)
+    path, _ = export_file(source, "onnx")
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    from srkit.core.images import read_image, write_png
+
+    write_png(pages / "p.png", np.random.default_rng(3).integers(0, 256, (30, 26), dtype=np.uint8))
+    before = (pages / "p.png").read_bytes()
+    runner = CliRunner()
+    clash = runner.invoke(app, ["upscale", str(path), str(pages / "p.png"), "--out", str(pages),
+                                "--backend", "onnxruntime"])
+    assert clash.exit_code == 2 and "p.png" in clash.output
+    assert (pages / "p.png").read_bytes() == before
+    out = tmp_path / "up"
+    ok = runner.invoke(app, ["upscale", str(path), str(pages), "--out", str(out), "--mode", "enhance",
+                             "--passes", "2", "--denoise", "bilateral", "--tile", "12", "--overlap", "6"])
+    assert ok.exit_code == 0, ok.output
+    img, _ = read_image(out / "p.png", color="auto")
+    assert img.shape[:2] == (30, 26)  # enhance keeps the size, twice
+    by_torch = runner.invoke(app, ["upscale", str(source), str(pages), "--out", str(tmp_path / "t"),
+                                   "--mode", "enhance", "--passes", "2", "--denoise", "bilateral",
+                                   "--tile", "12", "--overlap", "6"])
+    assert by_torch.exit_code == 0, by_torch.output
+    theirs, _ = read_image(tmp_path / "t" / "p.png", color="auto")
+    assert np.abs(img.astype(int) - theirs.astype(int)).max() <= 1
