@@ -35,6 +35,7 @@ from srkit.core.images import channels, decode_png, write_png
 from srkit.core.keys import check_key
 from srkit.core.manifest import JsonlAppender, canonical_json, read_jsonl, write_jsonl_sorted
 from srkit.core.parallel import parallel_map, resolve_jobs
+from srkit.core.png_decode import decode_verified_png
 from srkit.core.seeding import sample_seed
 from srkit.core.versions import library_versions
 from srkit.core.workspace import DEGRADATIONS_LOG, ERRORS_LOG, RUN_RECORD
@@ -323,7 +324,8 @@ def degrade_one(
     if expected_sha256 and hr_sha256 != expected_sha256:
         raise ValueError(f"tile {key}: {hr_path} changed since it was tiled (its sha256 differs from "
                          "tiles.jsonl); restore it or rerun sr-data tile into a new folder")
-    hr = decode_png(data, str(hr_path))
+    # Bytes that match the tiler's checksum are a PNG of ours: the faster decoder may read them.
+    hr = decode_verified_png(data, str(hr_path)) if expected_sha256 else decode_png(data, str(hr_path))
     lr, plan = recipe.plan_and_apply(hr, key, seed, timings)
     lr_bytes = write_png(Path(out_dir) / f"{key}.png", lr, png_level)
     record = {
