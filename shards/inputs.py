@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from srkit.core.console import StageError, UsageError
 from srkit.core.files import inside
 from srkit.core.keys import check_key
 from srkit.core.manifest import read_jsonl
+from srkit.core.png_decode import png_header
 from srkit.core.workspace import DEGRADATIONS_LOG, RUN_RECORD, TILES_MANIFEST
 from srkit.shards.format import raw_size
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -201,9 +199,10 @@ def read_input(path: str, expected_sha256: str, check_hash: bool = True) -> byte
 
 def png_shape(data: bytes, where: str | Path) -> tuple[int, int, int]:
     """(h, w, c) from a PNG's IHDR, refusing what is not 8-bit gray or RGB (our tiles' formats)."""
-    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+    header = png_header(data)
+    if header is None:
         raise StageError(f"{where}: not a PNG file")
-    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    width, height, depth, color, _ = header
     channels = {0: 1, 2: 3}.get(color)
     if depth != 8 or channels is None:
         raise StageError(f"{where}: PNG is not 8-bit gray or RGB (bit depth {depth}, color type {color}); "

@@ -24,15 +24,24 @@ try:
 except ImportError:  # pragma: no cover - pepeline is a dependency; a broken install falls back
     pepeline = None
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GRAY, _RGB = 0, 2  # PNG colour types
+
+
+def png_header(data: bytes) -> tuple[int, int, int, int, int] | None:
+    """(width, height, bit depth, colour type, interlace) from a PNG's IHDR, or None if not a PNG."""
+    if len(data) < 29 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return width, height, depth, colour, interlace
 
 
 def png_kind(data: bytes) -> int | None:
     """The colour type of an 8-bit, non-interlaced PNG (0 gray, 2 RGB), else None."""
-    if len(data) < 33 or data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
+    header = png_header(data)
+    if header is None:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    width, height, depth, colour, interlace = header
     if width == 0 or height == 0 or depth != 8 or interlace != 0 or colour not in (_GRAY, _RGB):
         return None
     return colour
