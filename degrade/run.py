@@ -184,12 +184,20 @@ def _claim_out_dir(out: Path, recipe: Recipe, seed: int, tiles_dir: Path, png_le
         "versions": library_versions(),
     }
     if not run_path.exists():
+        if out.resolve() == absolute or any(out.iterdir()):
+            # run.json is written before any sample: a folder with files but no run.json is not ours.
+            raise UsageError(f"{out} already holds files that no degradation made (no {RUN_RECORD}): use "
+                             "an empty or new --out (nothing there was changed)")
         atomic_write_text(run_path, json.dumps(info, indent=2, sort_keys=True) + "\n")
         return
     try:
         old = json.loads(run_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise UsageError(f"{run_path} is unreadable ({err}); use another --out or delete {out}") from None
+    if "recipe_hash" not in old:  # another stage's folder (sr-data tile writes a run.json too)
+        made_by = f"sr-data {old['stage']}" if isinstance(old.get("stage"), str) else "something else"
+        raise UsageError(f"{out} holds the output of {made_by}, not of a degradation or clean-up: use "
+                         "another --out (nothing there was changed)")
     if old.get("recipe_hash") != recipe.hash or old.get("seed") != seed:
         raise UsageError(
             f"{out} was made with recipe {old.get('recipe')!r} (hash {str(old.get('recipe_hash'))[:12]}) "

@@ -60,6 +60,30 @@ def test_clean_refuses_a_recipe_that_changes_the_size_or_its_own_folder(tiles_di
         clean_tiles(tiles_dir, "msrcnn_clean", out_dir=tiles_dir)
 
 
+def test_clean_and_degrade_refuse_another_stages_folder_by_name(tiles_dir, tmp_path):
+    """A careless --out pointing at another tiles folder: refused, naming the stage, nothing touched."""
+    other = tmp_path / "other_tiles"
+    other.mkdir()
+    for p in tiles_dir.iterdir():
+        if p.is_file():
+            (other / p.name).write_bytes(p.read_bytes())
+    mine = other / "mine"  # a user's folder of files, no run.json
+    mine.mkdir()
+    (mine / "page.png").write_bytes(b"the user's own file")
+    (other / "run.json").write_text('{"options": {}, "stage": "tile"}\n')
+    before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
+    with pytest.raises(UsageError, match="output of sr-data tile"):
+        clean_tiles(tiles_dir, "msrcnn_clean", out_dir=other)
+    with pytest.raises(UsageError, match="output of sr-data tile"):
+        degrade_tiles(tiles_dir, "bicubic_x2", other)
+    with pytest.raises(UsageError, match="no degradation made"):
+        degrade_tiles(tiles_dir, "bicubic_x2", mine)
+    with pytest.raises(UsageError, match="no degradation made"):
+        degrade_tiles(tiles_dir, "bicubic_x2", tiles_dir)
+    assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
+    assert [p.name for p in mine.iterdir()] == ["page.png"]
+
+
 def test_clean_then_replay_degrade_and_pack_through_the_cli(tmp_path, monkeypatch):
     from degrade_fixtures import manga_like_tile, write_tiles
 
